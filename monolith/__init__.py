@@ -1,0 +1,1 @@
+"""The tiered monolith: web (thin views) -> services (business layer) -> data (one database)."""

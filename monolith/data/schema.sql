@@ -1,0 +1,113 @@
+-- The monolith's one database. Every table the shop needs lives here, so checkout
+-- is one ACID transaction: stock, order, payment, idempotency key and invoice.
+
+CREATE TABLE IF NOT EXISTS categories (
+    slug        text PRIMARY KEY,
+    name        text NOT NULL,
+    position    integer NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS products (
+    id          integer PRIMARY KEY,
+    sku         text NOT NULL UNIQUE,
+    name        text NOT NULL,
+    category    text NOT NULL REFERENCES categories (slug),
+    description text NOT NULL,
+    price_cents integer NOT NULL CHECK (price_cents >= 0),
+    search      tsvector GENERATED ALWAYS AS (
+                    to_tsvector('english', sku || ' ' || name || ' ' || description)) STORED
+);
+CREATE INDEX IF NOT EXISTS products_category_id ON products (category, id);
+CREATE INDEX IF NOT EXISTS products_search ON products USING gin (search);
+
+-- The monolith never reserves (its checkout is one transaction), so the stock
+-- invariant initial = available + sold is a constraint the database enforces.
+CREATE TABLE IF NOT EXISTS stock (
+    product_id  integer PRIMARY KEY REFERENCES products (id),
+    initial     bigint NOT NULL,
+    available   bigint NOT NULL CHECK (available >= 0),
+    sold        bigint NOT NULL CHECK (sold >= 0),
+    CHECK (initial = available + sold)
+);
+
+CREATE TABLE IF NOT EXISTS customers (
+    id            integer PRIMARY KEY,
+    email         text NOT NULL UNIQUE,
+    name          text NOT NULL,
+    password_hash text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS orders (
+    id             bigserial PRIMARY KEY,
+    customer_id    integer NOT NULL REFERENCES customers (id),
+    status         text NOT NULL CHECK (status IN ('PENDING', 'PAID', 'FAILED')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    subtotal_cents bigint NOT NULL,
+    vat_cents      bigint NOT NULL,
+    total_cents    bigint NOT NULL,
+    card_last4     text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_id, id DESC);
+
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id         bigint NOT NULL REFERENCES orders (id),
+    product_id       integer NOT NULL REFERENCES products (id),
+    sku              text NOT NULL,
+    name             text NOT NULL,
+    quantity         integer NOT NULL CHECK (quantity BETWEEN 1 AND 100),
+    unit_price_cents integer NOT NULL,
+    line_total_cents bigint NOT NULL,
+    PRIMARY KEY (order_id, product_id)
+);
+
+CREATE TABLE IF NOT EXISTS payments (
+    id           bigserial PRIMARY KEY,
+    order_id     bigint NOT NULL REFERENCES orders (id),
+    status       text NOT NULL CHECK (status IN ('captured')),
+    amount_cents bigint NOT NULL,
+    card_last4   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS payments_order ON payments (order_id);
+
+-- Keys are scoped per customer and written in the same transaction as the order;
+-- only final outcomes are stored, so only final outcomes are replayed.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    customer_id  integer NOT NULL REFERENCES customers (id),
+    key          text NOT NULL,
+    request_hash text NOT NULL,
+    status_code  integer NOT NULL,
+    response     jsonb NOT NULL,
+    order_id     bigint REFERENCES orders (id),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (customer_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_order ON idempotency_keys (order_id);
+
+CREATE TABLE IF NOT EXISTS invoices (
+    order_id        bigint PRIMARY KEY REFERENCES orders (id),
+    status          text NOT NULL CHECK (status IN ('pending', 'printed', 'emailed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    last_error      text,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS invoices_pending ON invoices (next_attempt_at)
+    WHERE status = 'pending';
+
+-- What the printer and the mailer received: the lab's stand-ins for paper and SMTP.
+CREATE TABLE IF NOT EXISTS print_spool (
+    id         bigserial PRIMARY KEY,
+    order_id   bigint NOT NULL REFERENCES orders (id),
+    document   text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS mailbox (
+    id         bigserial PRIMARY KEY,
+    order_id   bigint NOT NULL REFERENCES orders (id),
+    recipient  text NOT NULL,
+    subject    text NOT NULL,
+    body       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

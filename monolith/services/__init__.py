@@ -1,0 +1,1 @@
+"""The business tier: plain values in, a unit of work, explicit commits."""

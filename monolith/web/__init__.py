@@ -1,0 +1,1 @@
+"""The web tier: thin API views over the service layer."""

@@ -1,0 +1,62 @@
+"""The monolith's application factory: config, one pool, blueprints, JSON errors."""
+
+import logging
+import os
+
+from flask import Flask, g
+
+from monolith.data.uow import UnitOfWork
+from monolith.services.invoicing import mailer_from_config, printer_from_config
+from plumbing import errors
+from plumbing.db import PoolHolder
+
+from . import admin, api, probes
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def config_from_env() -> dict:
+    """The monolith's settings from the environment, with local defaults."""
+    return {
+        "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+        "SECRET_KEY": os.environ.get("ARCHLAB_SECRET_KEY", ""),
+        "ADMIN_TOKEN": os.environ.get("ARCHLAB_ADMIN_TOKEN", ""),
+        # One connection per serving thread: a thread never waits for another's.
+        "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
+        "PRINTER": os.environ.get("MONOLITH_PRINTER", "spool"),
+        "MAILER": os.environ.get("MONOLITH_MAILER", "mailbox"),
+    }
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the monolith's Flask app."""
+    app = Flask(__name__)
+    app.config.update(config_from_env())
+    app.config.update(config or {})
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    for required in ("DATABASE_URL", "SECRET_KEY", "ADMIN_TOKEN"):
+        if not app.config[required]:
+            raise RuntimeError(f"the monolith needs {required} (see `archlab up monolith`)")
+
+    pools = PoolHolder(app.config["DATABASE_URL"], app.config["POOL_SIZE"], "monolith")
+    app.extensions["archlab"] = {
+        "pools": pools,
+        "printer": printer_from_config(app.config["PRINTER"]),
+        "mailer": mailer_from_config(app.config["MAILER"]),
+    }
+
+    @app.before_request
+    def _units_of_work():
+        # Factories, not connections: a request takes a connection only while it needs one.
+        pool = pools.get()
+        g.uow = lambda: UnitOfWork(pool)
+        g.reader = lambda: UnitOfWork(pool, read_only=True)
+        g.pool = pool
+
+    errors.install(app)
+    app.register_blueprint(probes.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return app

@@ -1,0 +1,95 @@
+"""Request parsing shared by the public API of both architectures: JSON bodies,
+query integers and bearer tokens, each failing with the contract's error codes."""
+
+import hmac
+
+from flask import request
+
+from .errors import ApiError
+
+
+def json_body():
+    """The request's JSON body; 415 when it is not JSON, 400 when it does not parse."""
+    if not request.is_json:
+        raise ApiError("unsupported_media_type", "the body must be application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError("invalid_json", "the request body is not valid JSON")
+    return body
+
+
+def text_ok(value: str) -> bool:
+    """False for text the database cannot store: NUL bytes or lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_object(allowed: dict[str, type]) -> dict:
+    """A JSON object body holding exactly the `allowed` fields, each of its type."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError("validation_error", "the body must be a JSON object", {"field": "body"})
+    for name in body:
+        if name not in allowed:
+            raise ApiError("validation_error", f"unknown field '{name}'", {"field": name})
+    for name, kind in allowed.items():
+        value = body.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ApiError("validation_error", f"'{name}' must be a {kind.__name__}",
+                           {"field": name})
+        if isinstance(value, str) and not text_ok(value):
+            raise ApiError("validation_error", f"'{name}' holds characters that are not allowed",
+                           {"field": name})
+    return body
+
+
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """A query integer within [lo, hi]; 422 otherwise."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ApiError("validation_error", f"'{name}' must be an integer",
+                       {"field": name}) from None
+    if not lo <= value <= hi:
+        raise ApiError("validation_error", f"'{name}' must be between {lo} and {hi}",
+                       {"field": name})
+    return value
+
+
+def str_arg(name: str, max_length: int) -> str | None:
+    """A query string of at most `max_length` characters; 422 when longer."""
+    raw = request.args.get(name)
+    if raw is not None and len(raw) > max_length:
+        raise ApiError("validation_error", f"'{name}' is longer than {max_length} characters",
+                       {"field": name})
+    if raw is not None and not text_ok(raw):
+        raise ApiError("validation_error", f"'{name}' holds characters that are not allowed",
+                       {"field": name})
+    return raw
+
+
+def bearer_token() -> str:
+    """The bearer token of the Authorization header; 401 when there is none."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError("unauthorized", "a bearer token is required")
+    return token.strip()
+
+
+def require_admin(admin_token: str, is_customer_token) -> None:
+    """Pass only the stack's admin token: 401 without a valid token, 403 for a customer's."""
+    token = bearer_token()
+    if hmac.compare_digest(token.encode(), admin_token.encode()):
+        return
+    if is_customer_token(token):
+        raise ApiError("forbidden", "this endpoint needs the admin token")
+    raise ApiError("unauthorized", "invalid admin token")
