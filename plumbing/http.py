@@ -42,9 +42,6 @@ def json_object(allowed: dict[str, type]) -> dict:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ApiError("validation_error", f"'{name}' must be a {kind.__name__}",
                            {"field": name})
-        if isinstance(value, str) and not text_ok(value):
-            raise ApiError("validation_error", f"'{name}' holds characters that are not allowed",
-                           {"field": name})
     return body
 
 

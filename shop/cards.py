@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop.errors import ValidationError
+from shop.numbers import whole_number
 
 
 class Outcome(enum.StrEnum):
@@ -61,11 +62,6 @@ def _invalid(field: str, message: str) -> ValidationError:
     return ValidationError(message, {"field": f"card.{field}"})
 
 
-def _is_int(value: Any) -> bool:
-    # bool is a subclass of int, but `true` is not a month.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_card(raw: Any, today: datetime.date) -> Card:
     """Validate untrusted decoded JSON as a card that is still valid on `today`.
 
@@ -90,11 +86,11 @@ def parse_card(raw: Any, today: datetime.date) -> Card:
     if not luhn_valid(number):
         raise _invalid("number", "card number fails the Luhn check")
 
-    exp_month = raw["exp_month"]
-    if not _is_int(exp_month) or not 1 <= exp_month <= 12:
+    exp_month = whole_number(raw["exp_month"])
+    if exp_month is None or not 1 <= exp_month <= 12:
         raise _invalid("exp_month", "card expiry month must be an integer from 1 to 12")
-    exp_year = raw["exp_year"]
-    if not _is_int(exp_year) or not 1000 <= exp_year <= 9999:
+    exp_year = whole_number(raw["exp_year"])
+    if exp_year is None or not 1000 <= exp_year <= 9999:
         raise _invalid("exp_year", "card expiry year must be a 4-digit integer")
 
     cvc = raw["cvc"]

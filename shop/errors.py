@@ -60,3 +60,9 @@ class InvalidToken(DomainError):
     """A bearer token is missing, forged, expired or meant for someone else."""
 
     code = "invalid_token"
+
+
+class ServiceUnavailable(DomainError):
+    """Something the operation needs is down; retrying later may succeed."""
+
+    code = "service_unavailable"

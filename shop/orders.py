@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from shop.errors import NotFound, ValidationError
 from shop.money import Totals, totals
+from shop.numbers import whole_number
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -19,11 +20,6 @@ class OrderLine:
 
     product_id: int
     quantity: int
-
-
-def _is_int(value: Any) -> bool:
-    # bool is a subclass of int, but `true` is not a quantity.
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _parse_line(index: int, raw: Any) -> OrderLine:
@@ -40,12 +36,12 @@ def _parse_line(index: int, raw: Any) -> OrderLine:
         raise ValidationError(
             f"{field} has unknown field(s) {', '.join(extra)}", {"field": f"{field}.{extra[0]}"}
         )
-    product_id, quantity = raw["product_id"], raw["quantity"]
-    if not _is_int(product_id) or product_id < 1:
+    product_id, quantity = whole_number(raw["product_id"]), whole_number(raw["quantity"])
+    if product_id is None or product_id < 1:
         raise ValidationError(
             f"{field}.product_id must be an integer >= 1", {"field": f"{field}.product_id"}
         )
-    if not _is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
+    if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
         raise ValidationError(
             f"{field}.quantity must be an integer from 1 to {MAX_QUANTITY}",
             {"field": f"{field}.quantity"},

@@ -31,8 +31,7 @@ def login(uow, email: str, password: str, secret: str) -> dict:
 
 def customer_id_from_token(token: str, secret: str) -> int:
     """The customer id a valid token was issued to; InvalidToken otherwise."""
-    claims = verify_token(secret, token, issuer=ISSUER, audience=AUDIENCE)
-    try:
-        return int(claims["sub"])
-    except ValueError:
-        raise InvalidToken("token subject is not a customer") from None
+    subject = verify_token(secret, token, issuer=ISSUER, audience=AUDIENCE)["sub"]
+    if not (subject.isascii() and subject.isdigit()):
+        raise InvalidToken("token subject is not a customer")
+    return int(subject)

@@ -3,6 +3,7 @@
 import datetime
 
 from shop.errors import NotFound, ValidationError
+from shop.numbers import whole_number
 
 
 def audit_figures(uow) -> dict:
@@ -22,9 +23,8 @@ def audit_figures(uow) -> dict:
 
 def set_stock(uow, product_id: int, body) -> dict:
     """Set a product's available units (restock or write-off)."""
-    available = body.get("available") if isinstance(body, dict) else None
-    if (not isinstance(body, dict) or set(body) != {"available"}
-            or not isinstance(available, int) or isinstance(available, bool)
+    available = whole_number(body.get("available")) if isinstance(body, dict) else None
+    if (not isinstance(body, dict) or set(body) != {"available"} or available is None
             or not 0 <= available <= 100_000_000):
         raise ValidationError("the body must be {\"available\": an integer 0..100000000}",
                               {"field": "available"})

@@ -8,7 +8,7 @@ be injected; the lab's stand-ins write to the print spool and the mailbox tables
 import logging
 from typing import Protocol
 
-from shop.errors import NotFound
+from shop.errors import NotFound, ServiceUnavailable
 from shop.invoices import InvoiceData, invoice_number, render_html, render_text
 from shop.money import Totals
 from shop.orders import PricedLine
@@ -103,7 +103,10 @@ def email_invoice(uow, mailer: Mailer, customer_id: int, order_id: int) -> dict:
     """E-mail the invoice to the customer on request."""
     with uow:
         order, data = _load(uow, order_id, customer_id)
-        _mail(uow, mailer, data)
+        try:
+            _mail(uow, mailer, data)
+        except DeliveryFailed:
+            raise ServiceUnavailable("the mailer is unavailable; retry shortly") from None
         uow.commit()
     return {"order_id": order.id, "to": data.customer_email, "status": "accepted"}
 

@@ -9,8 +9,8 @@ import logging
 from flask import Blueprint, current_app, g, request, url_for
 
 from monolith.services import accounts, catalog, checkout, invoicing, orders
-from plumbing.errors import ApiError, error_response
-from plumbing.http import bearer_token, int_arg, json_body, json_object, str_arg
+from plumbing.errors import ApiError
+from plumbing.http import bearer_token, int_arg, json_body, json_object, str_arg, text_ok
 from shop.errors import InvalidToken
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -30,6 +30,11 @@ def current_customer() -> int:
 @bp.post("/auth/login")
 def login():
     body = json_object({"email": str, "password": str})
+    if len(body["email"]) > 254 or len(body["password"]) > 200:
+        raise ApiError("validation_error", "e-mail or password too long", {"field": "email"})
+    if not (text_ok(body["email"]) and text_ok(body["password"])):
+        # No stored credential holds such characters: just wrong credentials.
+        raise ApiError("invalid_credentials", "wrong e-mail or password")
     return accounts.login(g.reader(), body["email"], body["password"],
                           current_app.config["SECRET_KEY"])
 
@@ -55,24 +60,27 @@ def product(product_id: int):
 @bp.post("/orders")
 def create_order():
     customer_id = current_customer()
-    key = idempotency_key()
-    body = json_body()
+    result = purchase(customer_id, idempotency_key(), json_body())
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if result.status == 201:
+        headers["Location"] = url_for("api.order", order_id=result.body["id"])
+    return result.body, result.status, headers
+
+
+def purchase(customer_id: int, key: str, body) -> checkout.CheckoutResult:
+    """Check out, then deliver the invoice (best effort) - for the API and the pages."""
     try:
         result = checkout.checkout(g.uow(), customer_id, key, body,
                                    today=datetime.date.today())
     except checkout.InProgress:
-        return error_response("in_progress", "a request with this Idempotency-Key is still "
-                              "running; retry shortly")
+        raise ApiError("in_progress", "a request with this Idempotency-Key is still "
+                       "running; retry shortly") from None
     except checkout.KeyMismatch:
-        return error_response("idempotency_key_mismatch", "this Idempotency-Key was used for "
-                              "a different request")
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    if result.status == 201:
-        order_id = result.body["id"]
-        headers["Location"] = url_for("api.order", order_id=order_id)
-        if not result.replayed:
-            deliver_invoice(order_id)
-    return result.body, result.status, headers
+        raise ApiError("idempotency_key_mismatch", "this Idempotency-Key was used for "
+                       "a different request") from None
+    if result.status == 201 and not result.replayed:
+        deliver_invoice(result.body["id"])
+    return result
 
 
 def idempotency_key() -> str:

@@ -88,7 +88,7 @@ def test_rejects_an_extra_key():
         ({"exp_month": "12"}, "card.exp_month"),
         ({"exp_year": 30}, "card.exp_year"),
         ({"exp_year": "2030"}, "card.exp_year"),
-        ({"exp_year": 2030.0}, "card.exp_year"),
+        ({"exp_year": 2030.5}, "card.exp_year"),
         ({"cvc": 123}, "card.cvc"),
         ({"cvc": "12"}, "card.cvc"),
         ({"cvc": "12345"}, "card.cvc"),

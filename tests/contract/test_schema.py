@@ -1,0 +1,79 @@
+"""Schemathesis over every operation of contract/openapi.yaml, on every architecture:
+generated requests (valid and invalid) must get answers that conform to the contract.
+
+All default checks run; the statuses each operation may legitimately answer are
+declared in schemathesis.toml beside this file. A last test proves the checks bite:
+a server answering outside the contract fails them.
+"""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import schemathesis
+from schemathesis.core.failures import FailureGroup
+
+from archlab.config import project_root
+
+CONTRACT = project_root() / "contract" / "openapi.yaml"
+CONFIG = schemathesis.Config.from_path(Path(__file__).with_name("schemathesis.toml"))
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture
+def api_schema(arch):
+    return schemathesis.openapi.from_path(CONTRACT, config=CONFIG)
+
+
+@pytest.fixture
+def credentials(arch):
+    """The login hook: a customer token and the admin token, one login per test."""
+    return {"customerToken": arch.customer(1).token, "adminToken": arch.admin_token}
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def auth_headers(case, credentials) -> dict:
+    """The bearer token the operation's security scheme asks for."""
+    for requirement in case.operation.definition.raw.get("security", []):
+        for scheme in requirement:
+            return {"Authorization": f"Bearer {credentials[scheme]}"}
+    return {}
+
+
+@schema.parametrize()
+def test_api_conforms_to_the_contract(case, arch, credentials):
+    case.call_and_validate(base_url=arch.base_url, headers=auth_headers(case, credentials))
+
+
+class _OffContract(BaseHTTPRequestHandler):
+    """Answers every request with a product that breaks the contract (extra field,
+    price as a string) - what a regression would look like."""
+
+    def do_GET(self):  # noqa: N802 - the stdlib's naming
+        body = b'{"id": 1, "price_cents": "12.00", "debug": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_response_off_the_contract_fails():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OffContract)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = schemathesis.openapi.from_path(CONTRACT, config=CONFIG)
+        case = api["/api/products/{product_id}"]["GET"].Case(path_parameters={"product_id": 1})
+        with pytest.raises(FailureGroup) as failed:
+            case.call_and_validate(base_url=f"http://127.0.0.1:{server.server_port}")
+        assert "schema" in str(failed.value).lower()
+    finally:
+        server.shutdown()
+        server.server_close()
