@@ -7,7 +7,7 @@ stack trace.
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from shop.errors import DomainError
@@ -95,7 +95,9 @@ def install(app: Flask, html_renderer=None) -> None:
             if status is not None:
                 resp.status_code = status
             return resp
-        return html_renderer(status or STATUS_BY_CODE[code], code, message)
+        resp = make_response(html_renderer(status or STATUS_BY_CODE[code], code, message))
+        resp.headers.update(headers or {})
+        return resp
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -45,6 +45,17 @@ def json_object(allowed: dict[str, type]) -> dict:
     return body
 
 
+def login_body() -> tuple[str, str]:
+    """(email, password) of a LoginRequest body; 422 when malformed. Text no stored
+    credential can hold (NUL, lone surrogates) is simply wrong credentials: 401."""
+    body = json_object({"email": str, "password": str})
+    if len(body["email"]) > 254 or len(body["password"]) > 200:
+        raise ApiError("validation_error", "e-mail or password too long", {"field": "email"})
+    if not (text_ok(body["email"]) and text_ok(body["password"])):
+        raise ApiError("invalid_credentials", "wrong e-mail or password")
+    return body["email"], body["password"]
+
+
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     """A query integer within [lo, hi]; 422 otherwise."""
     raw = request.args.get(name)

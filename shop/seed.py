@@ -134,7 +134,7 @@ def _cable(rng: random.Random) -> tuple[str, str, int]:
     metres = rng.choice((1, 2, 3, 5))
     colour = rng.choice(("blue", "grey", "yellow", "black", "red"))
     name = f"{brand} {kind}, {metres} m, {colour}"
-    description = f"A {metres} m {kind.lower()} in {colour}, tested and individually bagged."
+    description = f"A {metres} m {kind} in {colour}, tested and individually bagged."
     return name, description, _price(rng, base + metres * per_metre)
 
 
@@ -152,7 +152,8 @@ def _cooling(rng: random.Random) -> tuple[str, str, int]:
     )
     name = f"{brand} {model} {kind}"
     description = (
-        f"A {kind.lower()} that keeps hot and cold aisles apart and inlet temperatures "
+        f"{'An' if kind[0] in 'AEIOU' else 'A'} {kind} that keeps hot and cold aisles apart "
+        "and inlet temperatures "
         f"within ASHRAE limits."
     )
     return name, description, _price(rng, euros)

@@ -8,13 +8,15 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from shop.errors import InvalidToken
 
 
-def _serializer(secret: str, audience: str) -> URLSafeTimedSerializer:
+def _serializer(secret: str | bytes, audience: str) -> URLSafeTimedSerializer:
     # A salt per audience means a token signed for one audience does not even verify as
     # a signature for another, on top of the explicit `aud` check.
     return URLSafeTimedSerializer(secret, salt=f"rackshop-token:{audience}")
 
 
-def issue_token(secret: str, subject: str, *, issuer: str, audience: str, ttl_seconds: int) -> str:
+def issue_token(
+    secret: str | bytes, subject: str, *, issuer: str, audience: str, ttl_seconds: int
+) -> str:
     """Sign a token for `subject` that `audience` accepts for `ttl_seconds`."""
     claims = {
         "sub": subject,
@@ -26,7 +28,7 @@ def issue_token(secret: str, subject: str, *, issuer: str, audience: str, ttl_se
 
 
 def verify_token(
-    secret: str, token: Any, *, issuer: str, audience: str, now: float | None = None
+    secret: str | bytes, token: Any, *, issuer: str, audience: str, now: float | None = None
 ) -> dict:
     """Return the claims of a valid token; raise InvalidToken for anything else.
 

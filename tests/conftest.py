@@ -21,6 +21,7 @@ from shop.seed import LOADTEST_PASSWORD
 # when it lands there; the tests need no edit.
 CAPABILITIES = {
     "monolith": frozenset({"browse", "checkout", "invoice", "admin"}),
+    "microservices": frozenset({"browse", "admin"}),
 }
 ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABILITIES))
                  .split(",") if a]
@@ -107,14 +108,22 @@ class _Stacks:
 
     def get(self, name: str) -> Architecture:
         if name not in self.running:
-            base = TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name)
-            platform = LocalPlatform(base)
-            if platform.running():
-                platform.down()  # a stack left by an interrupted session
+            platform = self._free_platform(TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name))
             info = platform.up(name)
             self.running[name] = Architecture(name, info.base_url, info.admin_token,
                                               CAPABILITIES[name], platform)
         return self.running[name]
+
+    @staticmethod
+    def _free_platform(base: int) -> LocalPlatform:
+        """A platform on the first port block no live stack holds: another test session
+        may be running on this machine, and its stacks are not ours to stop. (A stack left
+        by an interrupted session has a dead supervisor; `up` clears it.)"""
+        for block in range(5):
+            platform = LocalPlatform(base + 2000 * block)
+            if not platform.running():
+                return platform
+        raise RuntimeError(f"no free port block from {base}: stop the stacks there")
 
     def stop_all(self) -> None:
         for arch in self.running.values():

@@ -10,16 +10,8 @@ from datetime import datetime
 from psycopg2.extras import execute_values
 
 from shop.orders import PricedOrder
-
-
-@dataclass(frozen=True)
-class ProductRow:
-    id: int
-    sku: str
-    name: str
-    category: str
-    description: str
-    price_cents: int
+from shopdata.catalog import PRODUCT_COLUMNS, CatalogQueries, ProductRow
+from shopdata.customers import CustomerQueries
 
 
 @dataclass(frozen=True)
@@ -44,50 +36,13 @@ class SavedOutcome:
     response: dict
 
 
-_PRODUCT_COLUMNS = "p.id, p.sku, p.name, p.category, p.description, p.price_cents"
-
-
-class ProductRepository:
-    """Products, categories and stock."""
-
-    def __init__(self, cur):
-        self.cur = cur
-
-    def categories(self) -> list[tuple[str, str, int]]:
-        """(slug, name, product count) in display order."""
-        self.cur.execute(
-            "SELECT c.slug, c.name, count(p.id) FROM categories c"
-            " LEFT JOIN products p ON p.category = c.slug"
-            " GROUP BY c.slug, c.name, c.position ORDER BY c.position")
-        return self.cur.fetchall()
-
-    def search(self, q: str | None, category: str | None, limit: int,
-               offset: int) -> tuple[list[ProductRow], int]:
-        """One page of products matching every word of `q` and the category, and the total."""
-        where, params = [], []
-        if q:
-            where.append("p.search @@ plainto_tsquery('english', %s)")
-            params.append(q)
-        if category:
-            where.append("p.category = %s")
-            params.append(category)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        # One round trip: the window count rides along with the page.
-        self.cur.execute(
-            f"SELECT {_PRODUCT_COLUMNS}, count(*) OVER () FROM products p {clause}"
-            " ORDER BY p.id LIMIT %s OFFSET %s", [*params, limit, offset])
-        rows = self.cur.fetchall()
-        if rows:
-            return [ProductRow(*r[:6]) for r in rows], rows[0][6]
-        if offset == 0:
-            return [], 0
-        self.cur.execute(f"SELECT count(*) FROM products p {clause}", params)
-        return [], self.cur.fetchone()[0]
+class ProductRepository(CatalogQueries):
+    """Products and categories (the shared catalogue queries) and their stock."""
 
     def get_with_stock(self, product_id: int) -> tuple[ProductRow, int] | None:
         """A product and its available units, or None."""
         self.cur.execute(
-            f"SELECT {_PRODUCT_COLUMNS}, s.available FROM products p"
+            f"SELECT {PRODUCT_COLUMNS}, s.available FROM products p"
             " JOIN stock s ON s.product_id = p.id WHERE p.id = %s", (product_id,))
         row = self.cur.fetchone()
         return (ProductRow(*row[:6]), row[6]) if row else None
@@ -96,7 +51,7 @@ class ProductRepository:
         """Lock the stock rows of these products in id order (so overlapping orders
         never deadlock) and return each product with its available units."""
         self.cur.execute(
-            f"SELECT {_PRODUCT_COLUMNS}, s.available FROM stock s"
+            f"SELECT {PRODUCT_COLUMNS}, s.available FROM stock s"
             " JOIN products p ON p.id = s.product_id"
             " WHERE s.product_id = ANY(%s) ORDER BY s.product_id FOR UPDATE OF s",
             (list(product_ids),))
@@ -126,22 +81,8 @@ class ProductRepository:
         return self.cur.fetchall()
 
 
-class CustomerRepository:
-    """Customers and their credentials."""
-
-    def __init__(self, cur):
-        self.cur = cur
-
-    def by_email(self, email: str) -> tuple[int, str, str, str] | None:
-        """(id, email, name, password_hash) or None."""
-        self.cur.execute("SELECT id, email, name, password_hash FROM customers"
-                         " WHERE email = %s", (email,))
-        return self.cur.fetchone()
-
-    def get(self, customer_id: int) -> tuple[int, str, str] | None:
-        """(id, email, name) or None."""
-        self.cur.execute("SELECT id, email, name FROM customers WHERE id = %s", (customer_id,))
-        return self.cur.fetchone()
+class CustomerRepository(CustomerQueries):
+    """Customers and their credentials (the shared customer queries)."""
 
 
 _ORDER_SELECT = (

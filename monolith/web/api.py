@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, request, url_for
 
 from monolith.services import accounts, catalog, checkout, invoicing, orders
 from plumbing.errors import ApiError
-from plumbing.http import bearer_token, int_arg, json_body, json_object, str_arg, text_ok
+from plumbing.http import bearer_token, int_arg, json_body, login_body, str_arg
 from shop.errors import InvalidToken
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -29,14 +29,8 @@ def current_customer() -> int:
 
 @bp.post("/auth/login")
 def login():
-    body = json_object({"email": str, "password": str})
-    if len(body["email"]) > 254 or len(body["password"]) > 200:
-        raise ApiError("validation_error", "e-mail or password too long", {"field": "email"})
-    if not (text_ok(body["email"]) and text_ok(body["password"])):
-        # No stored credential holds such characters: just wrong credentials.
-        raise ApiError("invalid_credentials", "wrong e-mail or password")
-    return accounts.login(g.reader(), body["email"], body["password"],
-                          current_app.config["SECRET_KEY"])
+    email, password = login_body()
+    return accounts.login(g.reader(), email, password, current_app.config["SECRET_KEY"])
 
 
 @bp.get("/categories")

@@ -7,10 +7,12 @@ from flask import Flask, g
 
 from monolith.data.uow import UnitOfWork
 from monolith.services.invoicing import mailer_from_config, printer_from_config
-from plumbing import errors
+from plumbing import errors, observability
 from plumbing.db import PoolHolder
+from webui.views import create_blueprint, render_error
 
 from . import admin, api, probes
+from .ui_backend import InProcessBackend
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -38,6 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
     for required in ("DATABASE_URL", "SECRET_KEY", "ADMIN_TOKEN"):
         if not app.config[required]:
             raise RuntimeError(f"the monolith needs {required} (see `archlab up monolith`)")
+    # The pages keep the cart and the login in a session cookie signed with SECRET_KEY;
+    # SameSite keeps other sites' forms from riding on it (on top of the CSRF token).
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
     pools = PoolHolder(app.config["DATABASE_URL"], app.config["POOL_SIZE"], "monolith")
     app.extensions["archlab"] = {
@@ -54,9 +59,11 @@ def create_app(config: dict | None = None) -> Flask:
         g.reader = lambda: UnitOfWork(pool, read_only=True)
         g.pool = pool
 
-    errors.install(app)
+    errors.install(app, html_renderer=render_error)
+    observability.install(app, "monolith")
     app.register_blueprint(probes.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(create_blueprint(InProcessBackend()))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return app

@@ -141,7 +141,8 @@ def test_invalid_orders_are_422(arch, items, field):
 
 def test_expired_or_invalid_card_is_422(arch):
     buyer = arch.customer(1)
-    for card in (APPROVED_CARD | {"exp_year": 2020}, APPROVED_CARD | {"number": "4242424242424241"}):
+    expired, bad_luhn = ({"exp_year": 2020}, {"number": "4242424242424241"})
+    for card in (APPROVED_CARD | expired, APPROVED_CARD | bad_luhn):
         resp = buyer.checkout([{"product_id": 1, "quantity": 1}], card=card)
         assert resp.status_code == 422, resp.text
     assert arch.stock(1)["sold"] == 0

@@ -11,9 +11,10 @@ import datetime
 import json
 from dataclasses import dataclass, field, fields
 
-from monolith.data.repositories import OrderRow, ProductRow, SavedOutcome
+from monolith.data.repositories import OrderRow, SavedOutcome
 from shop.catalog import CATEGORIES
 from shop.orders import PricedOrder
+from shopdata.catalog import ProductRow
 
 # A fixed clock: tests move it forward explicitly to reach retry times.
 START = datetime.datetime(2026, 1, 15, 12, 0, tzinfo=datetime.UTC)
@@ -89,6 +90,10 @@ class FakeProductRepository:
                 if (category is None or p.category == category)
                 and all(w in f"{p.name} {p.sku} {p.description}".lower() for w in words)]
         return hits[offset:offset + limit], len(hits)
+
+    def get(self, product_id: int) -> ProductRow | None:
+        """A product, or None."""
+        return self.db.tables.products.get(product_id)
 
     def get_with_stock(self, product_id: int) -> tuple[ProductRow, int] | None:
         """A product and its available units, or None."""

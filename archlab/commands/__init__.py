@@ -1,0 +1,1 @@
+"""One module per `archlab` subcommand; each has a click `command` and a `run(...)`."""

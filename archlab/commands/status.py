@@ -1,0 +1,56 @@
+"""`archlab status`: the running stack's processes, health and restarts."""
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archlab.errors import NoStackRunning
+from archlab.platforms.base import StackStatus
+from archlab.platforms.local import LocalPlatform
+
+# LSB's codes: 1 "running but not healthy", 3 "not running"; scripts can tell them apart.
+UNHEALTHY = 1
+NOT_RUNNING = 3
+
+
+def run(*, port_base: int | None = None, console: Console | None = None) -> StackStatus | None:
+    """Print the stack's status; None when nothing runs at this port base."""
+    console = console or Console()
+    platform = LocalPlatform(port_base)
+    try:
+        status = platform.status()
+    except NoStackRunning as exc:
+        console.print(str(exc), soft_wrap=True)
+        return None
+    console.print(f"{status.arch} at {status.base_url} (run {status.run_id})", soft_wrap=True)
+    table = Table()
+    for column in ("process", "port", "pid", "alive", "health", "restarts"):
+        table.add_column(column)
+    for p in status.processes:
+        table.add_row(p.name, str(p.port or "-"), str(p.pid or "-"),
+                      "yes" if p.alive else "[red]no[/]",
+                      p.health if p.health in ("ok", "-") else f"[red]{p.health}[/]",
+                      str(p.restarts))
+    console.print(table)
+    supervisor = "running" if status.supervisor_alive else "[red]gone[/]"
+    console.print(f"supervisor: pid {status.supervisor_pid} ({supervisor})", soft_wrap=True)
+    console.print(f"database:   {status.database}", soft_wrap=True)
+    console.print(f"state:      {status.state_dir}", soft_wrap=True)
+    return status
+
+
+@click.command("status", short_help="Show the running stack's processes and health.")
+def command() -> None:
+    """Show each process of the running stack: port, pid, alive, health, restarts.
+
+    Health is a GET of the process's health URL (1 s timeout). Exits with 0 when
+    everything is healthy, 1 when something is not, 3 when no stack runs at this
+    port base.
+    """
+    status = run()
+    if status is None:
+        sys.exit(NOT_RUNNING)
+    if not status.healthy:
+        sys.exit(UNHEALTHY)

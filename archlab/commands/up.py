@@ -1,0 +1,66 @@
+"""`archlab up ARCH`: start a stack and print where it is."""
+
+import signal
+import time
+
+import click
+
+from archlab.commands import down
+from archlab.platforms.base import StackInfo
+from archlab.platforms.local import LocalPlatform
+from archlab.stacks import ARCHITECTURES
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
+        echo=click.echo) -> StackInfo:
+    """Start `arch` and report it; with `foreground`, stay until Ctrl-C, then take it down."""
+    platform = LocalPlatform(port_base)
+    echo(f"starting {arch} at port base {platform.ports.base} ...")
+    info = platform.up(arch)
+    echo(f"{info.arch} is up (ready in {info.startup_seconds:.1f} s)")
+    for name, url in info.urls.items():
+        echo(f"  {name:<16} {url}")
+    echo(f"  {'admin token':<16} {info.admin_token}")
+    echo(f"  {'database':<16} {info.database}")
+    echo(f"  {'state folder':<16} {info.state_dir}  (logs in {info.state_dir / 'logs'})")
+    echo(f"  {'run id':<16} {info.run_id}")
+    if not foreground:
+        echo("Stop it with `archlab down`.")
+        return info
+    echo("Press Ctrl-C to stop it.")
+    try:
+        while platform.running():
+            time.sleep(0.5)
+        echo("the supervisor exited on its own; taking the stack down")
+    except KeyboardInterrupt:
+        echo("stopping ...")
+    finally:
+        down.run(port_base=platform.ports.base, echo=echo)
+    return info
+
+
+HELP = f"""Start the ARCH stack (database, seed data, every process) and return once ready.
+
+ARCH is one of: {", ".join(sorted(ARCHITECTURES))}.
+
+Prints the URL(s), the admin token and where the state and logs are. The stack
+keeps running in the background until `archlab down`. ARCHLAB_PORT_BASE moves all
+its ports as a block (default 8000) to run a second stack beside it.
+"""
+
+
+@click.command("up", help=HELP, short_help="Start a stack and wait until it is ready.")
+@click.argument("arch", metavar="ARCH", type=click.Choice(sorted(ARCHITECTURES)))
+@click.option("--foreground", is_flag=True,
+              help="Stay attached; Ctrl-C stops everything, the database included.")
+def command(arch: str, foreground: bool) -> None:
+    """The `up` subcommand."""
+    # SIGTERM takes the same way out as Ctrl-C, so whatever was started is stopped;
+    # SIGINT is set too because a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    run(arch, foreground=foreground)

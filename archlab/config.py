@@ -1,0 +1,111 @@
+"""Where the lab lives and what it may use: project root, ports, state folder, cores.
+
+Everything here can be moved by an environment variable so a test stack and a
+running stack never touch each other (ARCHLAB_PORT_BASE, ARCHLAB_STATE_DIR).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from archlab.errors import LabError
+
+DEFAULT_PORT_BASE = 8000
+
+# Threads per web worker: a request mostly waits on PostgreSQL or on another
+# service, so threads, not processes, carry the concurrency (measured: 2 workers
+# x 8 threads saturates a 2-core box without queueing).
+WEB_THREADS = 8
+
+
+def project_root() -> Path:
+    """The folder holding pyproject.toml and archlab/ (ARCHLAB_HOME overrides)."""
+    override = os.environ.get("ARCHLAB_HOME")
+    if override:
+        return Path(override).resolve()
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "pyproject.toml").is_file() and (folder / "archlab").is_dir():
+            return folder
+    raise LabError(
+        "cannot find the archlab project folder (the one with pyproject.toml); "
+        "set ARCHLAB_HOME to it"
+    )
+
+
+def port_base() -> int:
+    """The first port of this stack's block (ARCHLAB_PORT_BASE, default 8000)."""
+    raw = os.environ.get("ARCHLAB_PORT_BASE", str(DEFAULT_PORT_BASE))
+    try:
+        base = int(raw)
+    except ValueError:
+        raise LabError(f"ARCHLAB_PORT_BASE must be a port number, not {raw!r}") from None
+    # The block spans base..base+300; it must fit below 65536 and stay unprivileged.
+    if not 1024 <= base <= 65535 - 300:
+        raise LabError(f"ARCHLAB_PORT_BASE must be between 1024 and 65235, not {base}")
+    return base
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port of one stack, moved together as a block from its base."""
+
+    base: int
+    monolith: int
+    gateway: int
+    accounts: int
+    catalog: int
+    inventory: int
+    orders: int
+    payments: int
+    invoices: int
+    notifications: int
+    proxies: range
+    postgres: int
+
+    @classmethod
+    def from_base(cls, base: int) -> "Ports":
+        """The block of ports that starts at `base`."""
+        return cls(
+            base=base,
+            monolith=base,
+            gateway=base + 100,
+            accounts=base + 101,
+            catalog=base + 102,
+            inventory=base + 103,
+            orders=base + 104,
+            payments=base + 105,
+            invoices=base + 106,
+            notifications=base + 107,
+            proxies=range(base + 200, base + 300),
+            postgres=base + 300,
+        )
+
+
+def state_dir(base: int) -> Path:
+    """The folder of the stack at this port base: <root>/.archlab/<base>/.
+
+    ARCHLAB_STATE_DIR replaces <root>/.archlab; stacks stay keyed by their base so
+    two of them never share a folder.
+    """
+    override = os.environ.get("ARCHLAB_STATE_DIR")
+    parent = Path(override).resolve() if override else project_root() / ".archlab"
+    return parent / str(base)
+
+
+def cores_given() -> int:
+    """How many cores the system under test may use (ARCHLAB_CORES, else our affinity)."""
+    raw = os.environ.get("ARCHLAB_CORES")
+    if raw:
+        try:
+            cores = int(raw)
+        except ValueError:
+            raise LabError(f"ARCHLAB_CORES must be a whole number, not {raw!r}") from None
+        if cores < 1:
+            raise LabError(f"ARCHLAB_CORES must be at least 1, not {cores}")
+        return cores
+    return len(os.sched_getaffinity(0))
+
+
+def web_sizing(cores: int) -> tuple[int, int]:
+    """(workers, threads) per web process: one worker per core, WEB_THREADS threads each."""
+    return cores, WEB_THREADS

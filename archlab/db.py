@@ -1,0 +1,410 @@
+"""PostgreSQL for a stack: a throwaway cluster from the system binaries, or a given server.
+
+Embedded (the default): initdb + pg_ctl into a short temporary folder that holds
+both the data and the Unix socket (socket paths are limited to 107 bytes), TCP on
+127.0.0.1 with scram passwords, fsync off. Deleted again on stop.
+
+External (ARCHLAB_DATABASE_URL set to a superuser URL): databases and roles are
+created and dropped through that server, which the lab never starts or stops.
+Their names carry the stack's namespace so two stacks can share the server.
+"""
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import parse_dsn
+
+from archlab.errors import DatabaseUnavailable, LabError
+
+PG_VERSIONS_ROOT = Path("/usr/lib/postgresql")
+SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+# PostgreSQL refuses to run as root; as root we run it as this (Debian's) user.
+SERVER_USER = "postgres"
+SUPERUSER = "postgres"
+DEFAULT_MAX_CONNECTIONS = 300
+
+NO_SERVER_HELP = (
+    "No PostgreSQL server found. archlab starts a throwaway PostgreSQL from the "
+    "system's server programs (initdb, pg_ctl, postgres), and there are none on PATH "
+    f"or under {PG_VERSIONS_ROOT}/<version>/bin. Either install the PostgreSQL server "
+    "(Debian/Ubuntu: `apt-get install postgresql`; Fedora: `dnf install "
+    "postgresql-server`; macOS: `brew install postgresql`), or set ARCHLAB_DATABASE_URL "
+    "to a superuser URL of a server you run, e.g. "
+    "postgresql://postgres:secret@127.0.0.1:5432/postgres"
+)
+
+
+def make_dsn(user: str, password: str, host: str, port: int, dbname: str) -> str:
+    """A libpq URL; every part is percent-encoded so any password or socket path fits."""
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+        f"@{quote(host, safe='')}:{port}/{quote(dbname, safe='')}"
+    )
+
+
+def find_pg_bin(search_path: str | None = None, versions_root: Path = PG_VERSIONS_ROOT) -> Path:
+    """The folder holding initdb, pg_ctl and postgres: pg_ctl's on PATH, else the newest
+    <versions_root>/<version>/bin. `search_path` replaces PATH (tests point it elsewhere)."""
+    candidates = []
+    pg_ctl = shutil.which("pg_ctl", path=search_path)
+    if pg_ctl:
+        # Distributions link pg_ctl into /usr/bin or /usr/local/bin; its siblings
+        # (postgres, initdb) live next to the real file.
+        candidates.append(Path(pg_ctl).resolve().parent)
+    if versions_root.is_dir():
+        versions = [d for d in versions_root.iterdir() if d.name.isdigit()]
+        for version in sorted(versions, key=lambda d: int(d.name), reverse=True):
+            candidates.append(version / "bin")
+    for folder in candidates:
+        if all(os.access(folder / program, os.X_OK) for program in SERVER_PROGRAMS):
+            return folder
+    raise DatabaseUnavailable(NO_SERVER_HELP)
+
+
+def apply_sql(dsn: str, path: Path) -> None:
+    """Run a SQL file (e.g. a schema) in one transaction."""
+    text = Path(path).read_text()
+    with closing(psycopg2.connect(dsn, connect_timeout=5)) as conn:
+        with conn, conn.cursor() as cur:
+            cur.execute(text)
+
+
+def _recreate_database(admin_dsn: str, name: str, role: str, password: str) -> None:
+    """Drop and create `role` (LOGIN, password) and database `name` owned by it, which
+    only its owner may connect to."""
+    db, owner = sql.Identifier(name), sql.Identifier(role)
+    try:
+        with closing(psycopg2.connect(admin_dsn, connect_timeout=5)) as conn:
+            # CREATE/DROP DATABASE cannot run inside a transaction block.
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(db))
+                cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(owner))
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(owner),
+                            [password])
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, owner))
+                # Every role may connect to every database by default; a service's
+                # role must reach only its own.
+                cur.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(db))
+    except psycopg2.Error as exc:
+        raise LabError(f"creating database {name} (role {role}) failed: {exc}") from exc
+
+
+def _drop_database(admin_dsn: str, name: str, role: str) -> None:
+    """Drop database `name` (closing its connections) and then `role`."""
+    try:
+        with closing(psycopg2.connect(admin_dsn, connect_timeout=5)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                            .format(sql.Identifier(name)))
+                cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    except psycopg2.Error as exc:
+        raise LabError(f"dropping database {name} (role {role}) failed: {exc}") from exc
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    """`argv` run as the PostgreSQL server's user: ourselves, or `postgres` when root."""
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", SERVER_USER, "--", *argv]
+
+
+def _server_user_ids() -> tuple[int, int] | None:
+    """(uid, gid) to hand the cluster folder to when we are root; None when we are not."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise DatabaseUnavailable(
+            f"PostgreSQL refuses to run as root and there is no `{SERVER_USER}` user to run "
+            f"it as. Create one (`useradd --system {SERVER_USER}`; installing the "
+            "postgresql package does), run archlab as an ordinary user, or set "
+            "ARCHLAB_DATABASE_URL to a superuser URL of a server you run."
+        ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log file, or a note that there is none."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return f"(no log at {path})"
+
+
+class EmbeddedPostgres:
+    """A throwaway cluster in a temporary folder: data in <folder>/data, socket in <folder>."""
+
+    mode = "embedded"
+
+    def __init__(self, bindir: Path, folder: Path, port: int, password: str):
+        self.bindir = Path(bindir)
+        self.folder = Path(folder)
+        self.port = port
+        self.password = password
+
+    @property
+    def data_dir(self) -> Path:
+        return self.folder / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "postgres.log"
+
+    @property
+    def setup_log(self) -> Path:
+        return self.folder / "setup.log"
+
+    @property
+    def admin_dsn(self) -> str:
+        return make_dsn(SUPERUSER, self.password, "127.0.0.1", self.port, "postgres")
+
+    @classmethod
+    def create(cls, port: int, *, bindir: Path | None = None) -> "EmbeddedPostgres":
+        """A cluster to be: its folder made and its password chosen; `start` brings it up.
+
+        Two steps, so a caller can record the folder before any server program runs
+        and clean it up whatever happens next.
+        """
+        bindir = bindir or find_pg_bin()
+        owner = _server_user_ids()
+        # Short and under /tmp: the socket path must fit in 107 bytes, and every
+        # parent must be traversable by the server's user.
+        folder = Path(tempfile.mkdtemp(prefix="alpg-", dir="/tmp"))
+        if owner:
+            os.chown(folder, *owner)
+        return cls(bindir, folder, port, secrets.token_urlsafe(24))
+
+    def start(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+              env: dict[str, str] | None = None) -> None:
+        """initdb and start the cluster on 127.0.0.1:port; `env` goes to the server.
+
+        On failure or interruption the cluster is stopped and its folder deleted.
+        """
+        try:
+            self._initdb()
+            self._pg_ctl_start(max_connections, env)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _initdb(self) -> None:
+        owner = _server_user_ids()
+        pwfile = self.folder / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if owner:
+            os.chown(pwfile, *owner)
+        argv = [
+            str(self.bindir / "initdb"), "-D", str(self.data_dir), "--no-sync",
+            "-U", SUPERUSER, "--pwfile", str(pwfile), "--auth-local=trust",
+            "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C",
+        ]
+        try:
+            returncode = self._run(argv)
+        finally:
+            pwfile.unlink()
+        if returncode != 0:
+            raise LabError(f"initdb failed:\n{_tail(self.setup_log)}")
+
+    def _pg_ctl_start(self, max_connections: int, env: dict[str, str] | None) -> None:
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+            f"-c fsync=off -c max_connections={max_connections}"
+        )
+        argv = [
+            str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
+            "-o", options, "-w", "-t", "30", "start",
+        ]
+        if self._run(argv, env) != 0:
+            # Quoted, not pointed to: the folder is deleted on the way out.
+            log = self.log_path if self.log_path.exists() else self.setup_log
+            raise LabError(
+                f"PostgreSQL did not start on 127.0.0.1:{self.port} "
+                f"(is the port taken? set ARCHLAB_PORT_BASE to move the lab's ports). "
+                f"Its log ended with:\n{_tail(log)}"
+            )
+
+    def _run(self, argv: list[str], env: dict[str, str] | None = None) -> int:
+        """Run a server program as the server's user, output to setup.log; returns its code.
+
+        It runs to the end even when we are interrupted meanwhile: killing runuser
+        would orphan initdb or pg_ctl half-way through the folder we then delete.
+        """
+        with open(self.setup_log, "a") as log:
+            program = subprocess.Popen(
+                _as_server_user(argv), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            )
+        interrupted = None
+        while program.returncode is None:
+            try:
+                program.wait()
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted:
+            raise interrupted
+        return program.returncode
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid (first line of postmaster.pid), None when it is not running."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return None
+        # A negative pid marks a standalone backend (initdb's bootstrap), not a postmaster.
+        return pid if pid > 0 else None
+
+    def describe(self) -> str:
+        """Where the cluster is, for people."""
+        return f"embedded PostgreSQL on 127.0.0.1:{self.port}, data and socket in {self.folder}"
+
+    def create_database(self, name: str, role: str, password: str) -> str:
+        """(Re)create database `name` owned by `role`; returns the role's DSN over TCP."""
+        _recreate_database(self.admin_dsn, name, role, password)
+        return make_dsn(role, password, "127.0.0.1", self.port, name)
+
+    def stop(self, keep_log: Path | None = None) -> None:
+        """Stop the cluster (fast shutdown) and delete its folder; `keep_log` keeps its log."""
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
+                       "-w", "-t", "30", "stop"])
+            self._kill_leftover_postmaster()
+        if keep_log and self.log_path.exists():
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.log_path, keep_log)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _kill_leftover_postmaster(self) -> None:
+        # pg_ctl stop fails when the server hangs or its pid file is stale; the
+        # folder is deleted next, so a survivor must not outlive it.
+        pid = self.pid
+        if pid is None:
+            return
+        try:
+            process = psutil.Process(pid)
+            # A stale pid file may name a pid the system has since reused.
+            if process.name() != "postgres":
+                return
+            process.kill()
+            process.wait(5)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            return
+
+    def to_state(self) -> dict:
+        """What `from_state` needs to find and stop this cluster from another process."""
+        return {"mode": self.mode, "bindir": str(self.bindir), "folder": str(self.folder),
+                "port": self.port, "password": self.password, "pid": self.pid}
+
+
+class ExternalPostgres:
+    """A server given by ARCHLAB_DATABASE_URL; the lab only creates and drops in it."""
+
+    mode = "external"
+
+    def __init__(self, url: str, namespace: str, created: list[tuple[str, str]] | None = None):
+        self.url = url
+        self.namespace = namespace
+        # (database, role) pairs this stack made, dropped again on stop.
+        self.created = list(created or [])
+        params = parse_dsn(url)
+        self.host = params.get("host", "127.0.0.1")
+        self.port = int(params.get("port", 5432))
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.url
+
+    @property
+    def pid(self) -> None:
+        return None
+
+    @classmethod
+    def connect(cls, url: str, namespace: str) -> "ExternalPostgres":
+        """Check that `url` reaches a server as a role that may create databases and roles."""
+        db = cls(url, namespace)
+        try:
+            with closing(psycopg2.connect(url, connect_timeout=5)) as conn:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                    (is_superuser,) = cur.fetchone()
+        except psycopg2.Error as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to ARCHLAB_DATABASE_URL ({db.host}:{db.port}): "
+                f"{str(exc).strip()}"
+            ) from None
+        if not is_superuser:
+            raise DatabaseUnavailable(
+                "ARCHLAB_DATABASE_URL must name a superuser: the lab creates a database "
+                "and a role per service and restricts who may connect to each"
+            )
+        return db
+
+    def start(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+              env: dict[str, str] | None = None) -> None:
+        """Nothing to start: the server runs already, and its settings are its own."""
+
+    def describe(self) -> str:
+        """Where the server is, for people."""
+        return f"external PostgreSQL at {self.host}:{self.port} (ARCHLAB_DATABASE_URL)"
+
+    def create_database(self, name: str, role: str, password: str) -> str:
+        """(Re)create `<namespace>_<name>` owned by `<namespace>_<role>`; returns its DSN."""
+        name, role = f"{self.namespace}_{name}", f"{self.namespace}_{role}"
+        _recreate_database(self.url, name, role, password)
+        if (name, role) not in self.created:
+            self.created.append((name, role))
+        return make_dsn(role, password, self.host, self.port, name)
+
+    def stop(self, keep_log: Path | None = None) -> None:
+        """Drop what this stack created; the server itself keeps running."""
+        for name, role in self.created:
+            _drop_database(self.url, name, role)
+        self.created.clear()
+
+    def to_state(self) -> dict:
+        """What `from_state` needs to drop this stack's databases from another process."""
+        return {"mode": self.mode, "url": self.url, "namespace": self.namespace,
+                "created": self.created}
+
+
+Database = EmbeddedPostgres | ExternalPostgres
+
+
+def open_database(port: int, *, namespace: str) -> Database:
+    """The stack's PostgreSQL, not started yet: the server of ARCHLAB_DATABASE_URL if
+    set, else a new embedded cluster that will listen on `port`."""
+    url = os.environ.get("ARCHLAB_DATABASE_URL")
+    if url:
+        return ExternalPostgres.connect(url, namespace)
+    return EmbeddedPostgres.create(port)
+
+
+def start_database(port: int, *, namespace: str, env: dict[str, str] | None = None,
+                   max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Database:
+    """`open_database`, started: ready for `create_database`."""
+    db = open_database(port, namespace=namespace)
+    db.start(max_connections=max_connections, env=env)
+    return db
+
+
+def database_from_state(state: dict) -> Database:
+    """The database a state file describes, to stop it from another process."""
+    if state["mode"] == EmbeddedPostgres.mode:
+        return EmbeddedPostgres(Path(state["bindir"]), Path(state["folder"]), state["port"],
+                                state["password"])
+    return ExternalPostgres(state["url"], state["namespace"],
+                            [tuple(pair) for pair in state["created"]])

@@ -1,0 +1,88 @@
+"""What every platform offers (local now; compose and k8s later), and what it reports."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlab.stacks import Stack
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """A stack that is up: where to reach it and how to administer it."""
+
+    arch: str
+    run_id: str
+    base_url: str
+    urls: dict[str, str]
+    admin_token: str
+    state_dir: Path
+    database: str
+    startup_seconds: float
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """One process as `status` sees it; health is 'ok', 'HTTP <code>', 'unreachable' or '-'."""
+
+    name: str
+    port: int | None
+    pid: int | None
+    alive: bool
+    health: str
+    restarts: int
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    """A running stack as `status` sees it."""
+
+    arch: str
+    run_id: str
+    base_url: str
+    state_dir: Path
+    database: str
+    supervisor_pid: int | None
+    supervisor_alive: bool
+    processes: list[ProcessStatus]
+
+    @property
+    def healthy(self) -> bool:
+        return self.supervisor_alive and all(
+            p.alive and p.health in ("ok", "-") for p in self.processes
+        )
+
+
+@dataclass(frozen=True)
+class DownReport:
+    """What `down` found and did; `leftovers` are processes it had to kill by run id."""
+
+    was_running: bool
+    arch: str | None = None
+    run_id: str | None = None
+    leftovers: list[str] = field(default_factory=list)
+    logs_dir: Path | None = None
+
+
+class Platform(ABC):
+    """Runs one stack at a time and takes it down again, leaving nothing behind."""
+
+    @abstractmethod
+    def up(self, stack: str | Stack) -> StackInfo:
+        """Start the stack (an architecture name or a Stack) and return once it is ready."""
+
+    @abstractmethod
+    def down(self) -> DownReport:
+        """Stop the stack and everything it started; harmless when nothing runs."""
+
+    @abstractmethod
+    def status(self) -> StackStatus:
+        """The running stack's processes, their health and restarts."""
+
+    @abstractmethod
+    def reseed(self) -> None:
+        """Put every database of the running stack back to its seed data."""
+
+    @abstractmethod
+    def wait_ready(self, timeout: float) -> None:
+        """Return once every process is healthy; raise StackNotReady after `timeout` s."""

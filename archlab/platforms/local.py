@@ -1,0 +1,419 @@
+"""The local platform (the default): each process a child of a supervisor on loopback,
+PostgreSQL embedded (or given by ARCHLAB_DATABASE_URL).
+
+A stack's state folder (config.state_dir) holds:
+  state.json       what `up` started: run id, ports, database, DSNs, admin token, pids
+  supervisor.json  what the supervisor runs (argv, env, log of each process)
+  processes.json   written by the supervisor: live pid, state and restarts per process
+  logs/            one log per process, the supervisor's and PostgreSQL's; kept by `down`
+"""
+
+import dataclasses
+import importlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import requests
+
+from archlab import config
+from archlab.db import (
+    DEFAULT_MAX_CONNECTIONS,
+    apply_sql,
+    database_from_state,
+    open_database,
+)
+from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
+from archlab.platforms import processes
+from archlab.platforms.base import DownReport, Platform, ProcessStatus, StackInfo, StackStatus
+from archlab.platforms.statefiles import read_json, write_json
+from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE
+from archlab.stacks import Stack, get_stack
+
+STATE_FILE = "state.json"
+READY_TIMEOUT_SECONDS = 60.0
+# A process restarted this often while the stack starts is crash-looping: waiting
+# out the whole timeout would only delay the message that says which log to read.
+CRASH_LOOP_RESTARTS = 3
+# A process without a health URL counts as up once it has run this long: one that
+# fails on start (a bad import, a missing setting) must not pass as ready.
+STEADY_SECONDS = 1.0
+SUPERVISOR_STOP_SECONDS = 20.0
+# Connections beyond the processes' pools: reseeds, audits, a person with psql.
+SPARE_CONNECTIONS = 20
+
+
+def connection_budget(stack: Stack, workers: int, threads: int) -> int:
+    """PostgreSQL connections the stack may open: each web worker pools one per thread;
+    a process without a port (a background worker) is counted as one worker."""
+    pools = sum(workers * threads if p.port else threads for p in stack.processes)
+    return pools + SPARE_CONNECTIONS
+
+
+def load_function(ref: str):
+    """The function a "module:function" reference names."""
+    module_name, _, function_name = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise LabError(f"cannot load {ref!r}: {exc}") from exc
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on (or holds) 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Without SO_REUSEPORT, so a leftover server sharing the port is noticed too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def probe(url: str | None) -> str:
+    """GET a health URL (1 s timeout): 'ok', 'HTTP <code>', 'unreachable'; '-' without URL."""
+    if url is None:
+        return "-"
+    try:
+        answer = requests.get(url, timeout=1)
+    except requests.RequestException:
+        return "unreachable"
+    return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
+
+
+class LocalPlatform(Platform):
+    """Runs stacks on this machine, one per port base."""
+
+    def __init__(self, port_base: int | None = None):
+        base = port_base if port_base is not None else config.port_base()
+        self.ports = config.Ports.from_base(base)
+        self.state_dir = config.state_dir(base)
+        self.logs_dir = self.state_dir / "logs"
+        self.state_file = self.state_dir / STATE_FILE
+
+    # -- up ---------------------------------------------------------------
+
+    def up(self, stack: str | Stack, *, ready_timeout: float = READY_TIMEOUT_SECONDS
+           ) -> StackInfo:
+        """Start the stack and return once every health URL answers 200.
+
+        On any failure (Ctrl-C included) everything started so far is taken down again.
+        """
+        started = time.monotonic()
+        if isinstance(stack, str):
+            stack = get_stack(stack, self.ports)
+        self._refuse_if_running()
+        self._check_ports(stack)
+        state = self._fresh_state(stack)
+        try:
+            self._start_databases(stack, state)
+            self._launch_supervisor(stack, state)
+            self.wait_ready(ready_timeout)
+        except BaseException:
+            self.down()
+            raise
+        live = read_json(self.state_dir / STATUS_FILE)
+        state["pids"].update({name: p["pid"] for name, p in live["processes"].items()})
+        state["startup_seconds"] = round(time.monotonic() - started, 2)
+        self._save(state)
+        return self._info(state)
+
+    def _refuse_if_running(self) -> None:
+        """Refuse a second stack at this base; clear what a dead one left (after a reboot,
+        say), so the user need not run `down` first."""
+        state = read_json(self.state_file)
+        if state is None:
+            return
+        if not self._supervisor_alive(state):
+            self.down()
+            return
+        raise StackAlreadyRunning(
+            f"a {state['arch']} stack already runs at port base {self.ports.base} (run "
+            f"{state['run_id']}, since {state['started_at']}). `archlab down` stops it; "
+            "ARCHLAB_PORT_BASE=<another base> runs a second stack beside it."
+        )
+
+    def _check_ports(self, stack: Stack) -> None:
+        wanted = {p.port: p.name for p in stack.processes if p.port is not None}
+        if not os.environ.get("ARCHLAB_DATABASE_URL"):
+            wanted[self.ports.postgres] = "PostgreSQL"
+        for port, user in sorted(wanted.items()):
+            if port_in_use(port):
+                raise LabError(
+                    f"port {port} (for {user}) is already in use on 127.0.0.1. Stop what "
+                    "holds it, or move the lab's ports as a block with "
+                    f"ARCHLAB_PORT_BASE (now {self.ports.base}), e.g. ARCHLAB_PORT_BASE=9000."
+                )
+
+    def _fresh_state(self, stack: Stack) -> dict:
+        """Prepare the state folder (last run's logs go) and record the new run in it."""
+        shutil.rmtree(self.logs_dir, ignore_errors=True)
+        self.logs_dir.mkdir(parents=True)
+        cores = config.cores_given()
+        workers, threads = config.web_sizing(cores)
+        ports = dataclasses.asdict(self.ports)
+        ports["proxies"] = [self.ports.proxies.start, self.ports.proxies.stop - 1]
+        state = {
+            "arch": stack.name,
+            # Led by the port base, so `ps e` shows which stack a process belongs to.
+            "run_id": f"{self.ports.base}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-"
+                      f"{secrets.token_hex(3)}",
+            "port_base": self.ports.base,
+            "ports": ports,
+            "base_url": stack.base_url,
+            "urls": {p.name: f"http://127.0.0.1:{p.port}" for p in stack.processes if p.port},
+            "processes": [{"name": p.name, "port": p.port, "health_url": p.health_url}
+                          for p in stack.processes],
+            "admin_token": os.environ.get("ARCHLAB_ADMIN_TOKEN") or secrets.token_urlsafe(32),
+            "secret_key": secrets.token_hex(32),
+            "sizing": {"cores": cores, "web_workers": workers, "web_threads": threads},
+            "database": None,
+            "databases": [],
+            "pids": {},
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "startup_seconds": None,
+        }
+        self._save(state)
+        return state
+
+    def _start_databases(self, stack: Stack, state: dict) -> None:
+        """Start PostgreSQL, then create, migrate and seed each of the stack's databases."""
+        sizing = state["sizing"]
+        budget = connection_budget(stack, sizing["web_workers"], sizing["web_threads"])
+        sizing["max_connections"] = max(DEFAULT_MAX_CONNECTIONS, budget)
+        db = open_database(self.ports.postgres, namespace=f"archlab_{self.ports.base}")
+        # Recorded before anything runs, so `down` finds it whatever happens next.
+        state["database"] = db.to_state()
+        self._save(state)
+        db.start(max_connections=sizing["max_connections"],
+                 env={processes.RUN_ID_VAR: state["run_id"]})
+        state["pids"]["postgres"] = db.pid
+        state["database"] = db.to_state()
+        self._save(state)
+        for spec in stack.databases:
+            dsn = db.create_database(spec.name, spec.role, secrets.token_urlsafe(18))
+            # Saved before the schema runs, so `down` can drop a half-made database.
+            state["database"] = db.to_state()
+            state["databases"].append(
+                {"name": spec.name, "role": spec.role, "dsn": dsn, "seed": spec.seed})
+            self._save(state)
+            self._apply_schema(dsn, spec.schema)
+            if spec.seed:
+                self._seed(spec.seed, dsn)
+
+    def _apply_schema(self, dsn: str, schema: Path) -> None:
+        if not schema.is_file():
+            raise LabError(f"schema file {schema} does not exist")
+        try:
+            apply_sql(dsn, schema)
+        except Exception as exc:
+            raise LabError(f"applying {schema} failed: {exc}") from exc
+
+    def _seed(self, ref: str, dsn: str) -> None:
+        seed = load_function(ref)
+        try:
+            seed(dsn)
+        except Exception as exc:
+            raise LabError(f"seeding with {ref} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _process_env(self, stack: Stack, state: dict) -> dict[str, dict[str, str]]:
+        """The environment of each process: what every process gets, then its own."""
+        dsns = {d["name"]: d["dsn"] for d in state["databases"]}
+        sizing = state["sizing"]
+        envs = {}
+        for spec in stack.processes:
+            env = {
+                "WEB_WORKERS": str(sizing["web_workers"]),
+                "WEB_THREADS": str(sizing["web_threads"]),
+                "ARCHLAB_ADMIN_TOKEN": state["admin_token"],
+                "ARCHLAB_SECRET_KEY": state["secret_key"],
+                "ARCHLAB_RUN_ID": state["run_id"],
+                "ARCHLAB_PROCESS_NAME": spec.name,
+                "PYTHONUNBUFFERED": "1",
+            }
+            if spec.port is not None:
+                env["PORT"] = str(spec.port)
+            if spec.database is not None:
+                env["DATABASE_URL"] = dsns[spec.database]
+            envs[spec.name] = {**env, **spec.env}
+        return envs
+
+    def _launch_supervisor(self, stack: Stack, state: dict) -> None:
+        """Write supervisor.json and start the supervisor in its own session."""
+        root = config.project_root()
+        envs = self._process_env(stack, state)
+        write_json(self.state_dir / SPEC_FILE, {"processes": [
+            {"name": p.name, "argv": p.argv, "env": envs[p.name], "cwd": str(root),
+             "log": str(self.logs_dir / f"{p.name}.log"), "restart": p.restart}
+            for p in stack.processes
+        ]})
+        env = {**os.environ, processes.RUN_ID_VAR: state["run_id"]}
+        # The superuser URL stays with the lab; services get their own role's DSN.
+        env.pop("ARCHLAB_DATABASE_URL", None)
+        with open(self.logs_dir / "supervisor.log", "a") as log:
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "archlab.platforms.supervisor", str(self.state_dir)],
+                env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        state["pids"]["supervisor"] = supervisor.pid
+        self._save(state)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Return once every process runs and every health URL answers 200."""
+        state = self._require_state()
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting_for = self._not_ready(state)
+            if waiting_for is None:
+                return
+            name, why = waiting_for
+            if time.monotonic() >= deadline:
+                log = self.logs_dir / f"{name}.log"
+                raise StackNotReady(
+                    f"{name} was not ready within {timeout:.0f} s ({why}); read {log}"
+                )
+            time.sleep(0.1)
+
+    def _not_ready(self, state: dict) -> tuple[str, str] | None:
+        """(process, why) for the first process that is not ready yet, None when all are."""
+        if not processes.is_running(state["pids"].get("supervisor")):
+            raise StackNotReady(
+                f"the supervisor exited; read {self.logs_dir / 'supervisor.log'}")
+        live = read_json(self.state_dir / STATUS_FILE)
+        if live is None:
+            return "supervisor", "it has not started the processes yet"
+        for spec in state["processes"]:
+            process = live["processes"][spec["name"]]
+            if process["restarts"] >= CRASH_LOOP_RESTARTS:
+                log = self.logs_dir / f"{spec['name']}.log"
+                raise StackNotReady(
+                    f"{spec['name']} keeps crashing (restarted {process['restarts']} times, "
+                    f"last exit {process['last_exit']}); read {log}"
+                )
+            if not processes.is_running(process["pid"]):
+                return spec["name"], f"not running (state {process['state']})"
+            if spec["health_url"] is None:
+                if time.time() - process["started_at"] < STEADY_SECONDS:
+                    return spec["name"], f"running for less than {STEADY_SECONDS:.0f} s"
+                continue
+            health = probe(spec["health_url"])
+            if health != "ok":
+                return spec["name"], f"GET {spec['health_url']}: {health}"
+        return None
+
+    def _info(self, state: dict) -> StackInfo:
+        return StackInfo(
+            arch=state["arch"], run_id=state["run_id"], base_url=state["base_url"],
+            urls=state["urls"], admin_token=state["admin_token"], state_dir=self.state_dir,
+            database=database_from_state(state["database"]).describe(),
+            startup_seconds=state["startup_seconds"],
+        )
+
+    # -- down -------------------------------------------------------------
+
+    def down(self) -> DownReport:
+        """Stop the supervisor (and so every process), then PostgreSQL, then kill whatever
+        still carries the run id; keeps only the logs."""
+        state = read_json(self.state_file)
+        if state is None:
+            return DownReport(was_running=False)
+        run_id = state["run_id"]
+        self._stop_supervisor(state)
+        if state["database"]:
+            database_from_state(state["database"]).stop(keep_log=self.logs_dir / "postgres.log")
+        leftovers = self._kill_run(run_id)
+        for name in (STATE_FILE, SPEC_FILE, STATUS_FILE):
+            (self.state_dir / name).unlink(missing_ok=True)
+        return DownReport(was_running=True, arch=state["arch"], run_id=run_id,
+                          leftovers=leftovers, logs_dir=self.logs_dir)
+
+    def _stop_supervisor(self, state: dict) -> None:
+        pid = state["pids"].get("supervisor")
+        if pid is None or not processes.has_run_id(pid, state["run_id"]):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+            if processes.wait_gone([pid], SUPERVISOR_STOP_SECONDS):
+                # Hung: its children are found by run id and killed next.
+                os.kill(pid, signal.SIGKILL)
+                processes.wait_gone([pid], 5)
+        except ProcessLookupError:
+            pass
+
+    def _kill_run(self, run_id: str) -> list[str]:
+        """SIGKILL every process still carrying `run_id`; returns what was found."""
+        found = processes.run_processes(run_id)
+        described = [processes.describe(p) for p in found]
+        for process in found:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        still = processes.wait_gone([p.pid for p in found], 5)
+        if still:
+            raise LabError(f"processes of run {run_id} survived SIGKILL: {still}")
+        return described
+
+    # -- status and reseed ----------------------------------------------------
+
+    def running(self) -> bool:
+        """Whether a stack's supervisor runs at this port base."""
+        state = read_json(self.state_file)
+        return state is not None and self._supervisor_alive(state)
+
+    @staticmethod
+    def _supervisor_alive(state: dict) -> bool:
+        supervisor = state["pids"].get("supervisor")
+        return supervisor is not None and processes.has_run_id(supervisor, state["run_id"])
+
+    def status(self) -> StackStatus:
+        """Each process's pid, liveness, health (1 s GET) and restarts."""
+        state = self._require_state()
+        live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
+        rows = []
+        for spec in state["processes"]:
+            process = live["processes"].get(spec["name"], {})
+            pid = process.get("pid")
+            rows.append(ProcessStatus(
+                name=spec["name"], port=spec["port"], pid=pid,
+                alive=processes.is_running(pid), health=probe(spec["health_url"]),
+                restarts=process.get("restarts", 0),
+            ))
+        database = state["database"]
+        return StackStatus(
+            arch=state["arch"], run_id=state["run_id"], base_url=state["base_url"],
+            state_dir=self.state_dir,
+            database=database_from_state(database).describe() if database else "not started",
+            supervisor_pid=state["pids"].get("supervisor"),
+            supervisor_alive=self._supervisor_alive(state),
+            processes=rows,
+        )
+
+    def reseed(self) -> None:
+        """Call each database's seed function in this process with the database's DSN."""
+        state = self._require_state()
+        for database in state["databases"]:
+            if database["seed"]:
+                self._seed(database["seed"], database["dsn"])
+
+    def _require_state(self) -> dict:
+        state = read_json(self.state_file)
+        if state is None:
+            raise NoStackRunning(
+                f"no stack is running at port base {self.ports.base} "
+                f"(no {self.state_file}); start one with `archlab up ARCH`"
+            )
+        return state
+
+    def _save(self, state: dict) -> None:
+        write_json(self.state_file, state)

@@ -1,0 +1,1 @@
+"""The accounts service: customers, their credentials, and customer tokens."""

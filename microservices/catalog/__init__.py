@@ -1,0 +1,1 @@
+"""The catalog service: categories and products (no stock - that is inventory's)."""

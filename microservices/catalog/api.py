@@ -1,0 +1,55 @@
+"""The catalog's internal API: the same answers as the monolith's catalogue views."""
+
+from flask import Blueprint
+
+from microservices.common.app import cursor
+from plumbing.errors import ApiError
+from plumbing.http import int_arg, str_arg
+from shop.catalog import CATEGORIES
+from shop.money import CURRENCY
+from shopdata.catalog import CatalogQueries, ProductRow
+
+bp = Blueprint("catalog", __name__, url_prefix="/internal")
+
+_CATEGORY_SLUGS = {slug for slug, _ in CATEGORIES}
+
+
+def product_summary(p: ProductRow) -> dict:
+    """The public ProductSummary for a product row."""
+    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
+            "price_cents": p.price_cents, "currency": CURRENCY}
+
+
+@bp.get("/categories")
+def categories():
+    """Every category with its product count, in display order."""
+    with cursor() as cur:
+        rows = CatalogQueries(cur).categories()
+    return {"items": [{"slug": s, "name": n, "product_count": c} for s, n, c in rows]}
+
+
+@bp.get("/products")
+def products():
+    """One page of products matching `q` (every word) in `category`."""
+    page = int_arg("page", 1, 1, 10_000)
+    per_page = int_arg("per_page", 20, 1, 100)
+    q = (str_arg("q", 100) or "").strip() or None
+    category = (str_arg("category", 40) or "").strip() or None
+    if category is not None and category not in _CATEGORY_SLUGS:
+        # An unknown category is an empty result, not an error: links may be stale.
+        return {"items": [], "page": page, "per_page": per_page, "total": 0}
+    with cursor() as cur:
+        rows, total = CatalogQueries(cur).search(q, category, per_page,
+                                                    (page - 1) * per_page)
+    return {"items": [product_summary(p) for p in rows], "page": page,
+            "per_page": per_page, "total": total}
+
+
+@bp.get("/products/<int:product_id>")
+def product(product_id: int):
+    """One product, without stock."""
+    with cursor() as cur:
+        p = CatalogQueries(cur).get(product_id)
+    if p is None:
+        raise ApiError("not_found", f"product {product_id} does not exist")
+    return product_summary(p) | {"description": p.description}

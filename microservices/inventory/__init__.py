@@ -1,0 +1,1 @@
+"""The inventory service: stock per product (reservations come with the checkout saga)."""

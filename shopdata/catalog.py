@@ -1,0 +1,61 @@
+"""Catalogue queries: categories, search and one product (no stock: who owns stock differs)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    id: int
+    sku: str
+    name: str
+    category: str
+    description: str
+    price_cents: int
+
+
+PRODUCT_COLUMNS = "p.id, p.sku, p.name, p.category, p.description, p.price_cents"
+
+
+class CatalogQueries:
+    """Categories and products over one psycopg2 cursor."""
+
+    def __init__(self, cur):
+        self.cur = cur
+
+    def categories(self) -> list[tuple[str, str, int]]:
+        """(slug, name, product count) in display order."""
+        self.cur.execute(
+            "SELECT c.slug, c.name, count(p.id) FROM categories c"
+            " LEFT JOIN products p ON p.category = c.slug"
+            " GROUP BY c.slug, c.name, c.position ORDER BY c.position")
+        return self.cur.fetchall()
+
+    def search(self, q: str | None, category: str | None, limit: int,
+               offset: int) -> tuple[list[ProductRow], int]:
+        """One page of products matching every word of `q` and the category, and the total."""
+        where, params = [], []
+        if q:
+            where.append("p.search @@ plainto_tsquery('english', %s)")
+            params.append(q)
+        if category:
+            where.append("p.category = %s")
+            params.append(category)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        # One round trip: the window count rides along with the page.
+        self.cur.execute(
+            f"SELECT {PRODUCT_COLUMNS}, count(*) OVER () FROM products p {clause}"
+            " ORDER BY p.id LIMIT %s OFFSET %s", [*params, limit, offset])
+        rows = self.cur.fetchall()
+        if rows:
+            return [ProductRow(*r[:6]) for r in rows], rows[0][6]
+        if offset == 0:
+            return [], 0
+        self.cur.execute(f"SELECT count(*) FROM products p {clause}", params)
+        return [], self.cur.fetchone()[0]
+
+    def get(self, product_id: int) -> ProductRow | None:
+        """A product, or None."""
+        self.cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s",
+                         (product_id,))
+        row = self.cur.fetchone()
+        return ProductRow(*row) if row else None

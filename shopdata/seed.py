@@ -1,0 +1,54 @@
+"""Load the deterministic shop seed (shop.seed) into whichever tables a database has."""
+
+from collections.abc import Callable
+
+import psycopg2
+from psycopg2.extras import execute_values
+
+from shop.catalog import CATEGORIES
+from shop.seed import generate_customers, generate_products
+
+
+def load_catalogue(cur) -> None:
+    """Categories and products."""
+    execute_values(cur, "INSERT INTO categories (slug, name, position) VALUES %s",
+                   [(slug, name, i) for i, (slug, name) in enumerate(CATEGORIES)])
+    execute_values(
+        cur, "INSERT INTO products (id, sku, name, category, description, price_cents) VALUES %s",
+        [(p.id, p.sku, p.name, p.category, p.description, p.price_cents)
+         for p in generate_products()], page_size=1000)
+
+
+def load_customers(cur) -> None:
+    """Customers with their (shared, precomputed) password hash."""
+    execute_values(cur, "INSERT INTO customers (id, email, name, password_hash) VALUES %s",
+                   [(c.id, c.email, c.name, c.password_hash) for c in generate_customers()])
+
+
+def load_stock(cur, *, with_reserved: bool) -> None:
+    """Every product's initial stock, all of it available."""
+    products = generate_products()
+    if with_reserved:
+        execute_values(
+            cur, "INSERT INTO stock (product_id, initial, available, reserved, sold) VALUES %s",
+            [(p.id, p.initial_stock, p.initial_stock, 0, 0) for p in products], page_size=1000)
+    else:
+        execute_values(
+            cur, "INSERT INTO stock (product_id, initial, available, sold) VALUES %s",
+            [(p.id, p.initial_stock, p.initial_stock, 0) for p in products], page_size=1000)
+
+
+def reseed(dsn: str, tables: tuple[str, ...], loaders: list[Callable]) -> None:
+    """Truncate `tables` and run the `loaders` (each takes a cursor) in one transaction,
+    then refresh the planner's statistics so plans are the same right after a reseed."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            for load in loaders:
+                load(cur)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ANALYZE")
+    finally:
+        conn.close()

@@ -1,0 +1,52 @@
+"""The interface the pages are written against, and the one error type it raises.
+
+Every method returns the public API's JSON shapes (contract/openapi.yaml), so
+both architectures' backends answer alike and the pages cannot drift apart.
+"""
+
+from typing import Protocol
+
+
+class BackendError(Exception):
+    """A failure the pages show to people: a contract error code, a message, a status."""
+
+    def __init__(self, code: str, message: str, status: int, details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details or {}
+
+
+class ShopBackend(Protocol):
+    """What the shop's pages need from an architecture."""
+
+    def categories(self) -> dict:
+        """CategoryList: {"items": [{"slug", "name", "product_count"}]}."""
+
+    def search(self, q: str | None, category: str | None, page: int, per_page: int) -> dict:
+        """ProductPage: {"items": [ProductSummary], "page", "per_page", "total"}."""
+
+    def product(self, product_id: int) -> dict:
+        """Product, with "stock": {"available": int | None, "status"}; not_found (404)."""
+
+    def login(self, email: str, password: str) -> dict:
+        """LoginResponse: {"token", "token_type", "expires_in", "customer"};
+        invalid_credentials (401)."""
+
+    def checkout(self, token: str, key: str, items: list[dict], card: dict) -> dict:
+        """Order, exactly once per key. Errors: payment_declined (402), out_of_stock and
+        in_progress (409), validation_error (422), service_unavailable or
+        payment_unavailable (503), unauthorized (401)."""
+
+    def orders(self, token: str, page: int, per_page: int) -> dict:
+        """OrderPage of the token's customer, newest first."""
+
+    def order(self, token: str, order_id: int) -> dict:
+        """Order; not_found (404) when it is not the customer's."""
+
+    def invoice(self, token: str, order_id: int) -> dict:
+        """Invoice: {"order_id", "number", "status", "delivered_at", "text", "html"}."""
+
+    def email_invoice(self, token: str, order_id: int) -> dict:
+        """InvoiceEmail: {"order_id", "to", "status": "accepted"}."""

@@ -1,0 +1,30 @@
+"""The shop's pages as one Flask blueprint, bound to whichever backend the app plugs in.
+
+    app.register_blueprint(create_blueprint(SomeBackend()))
+    errors.install(app, html_renderer=render_error)
+
+No page knows which architecture serves it; everything goes through the backend.
+"""
+
+from flask import Blueprint
+
+from . import csrf, rendering
+from .backend import ShopBackend
+from .rendering import render_error
+from .routes import account, basket, catalogue, checkout, orders
+
+__all__ = ["create_blueprint", "render_error"]
+
+
+def create_blueprint(backend: ShopBackend) -> Blueprint:
+    """The pages' blueprint (no URL prefix; the API lives under /api) over `backend`."""
+    bp = Blueprint("shop", __name__, template_folder="templates", static_folder="static",
+                   static_url_path="/static/shop")
+    bp.before_request(csrf.protect)
+    # App-wide, because error pages for unknown URLs are rendered outside the blueprint.
+    bp.app_context_processor(rendering.layout)
+    for name in ("eur", "gross", "when", "category_label"):
+        bp.add_app_template_filter(getattr(rendering, name), name)
+    for feature in (catalogue, basket, account, checkout, orders):
+        feature.register(bp, backend)
+    return bp
