@@ -1,105 +1,158 @@
 """`archlab calibrate`: how close each architecture gets to this machine's floor.
 
-The floor is a bare Flask app running the identical SQL with the identical gunicorn
-and pool configuration (archlab.floor). Both are loaded with wrk back to back, in
-alternating rounds, in one run: these machines are shared and noisy, so only a
-ratio measured side by side means anything.
+Each architecture is started together with its floor (archlab.floors: the same SQL,
+pool, gunicorn configuration, hop count and client library, and nothing else), and
+both are loaded with wrk back to back, in alternating rounds, in one run: these
+machines are shared and noisy, so only ratios measured side by side mean anything.
+The load generator gets its own core when there are two or more (archlab.budget).
 """
 
 import json
 import statistics
 from dataclasses import dataclass
 
+from archlab import budget as budgets
 from archlab import wrk
-from archlab.config import Ports, cores_given, port_base
+from archlab.config import Ports, port_base
 from archlab.manifest import machine_facts, new_run_dir
 from archlab.platforms.local import LocalPlatform
 from archlab.stacks import ProcessSpec, Stack, get_stack, gunicorn_argv
 from shop.seed import PRODUCT_COUNT
 
-# The floor apps listen above the stack's own port block (base+0..+300).
+# The floor apps listen above a stack's own port block (base+0..+300).
 FLOOR_PORT_OFFSET = 400
+SEARCH_WORDS = ("rack", "server", "switch", "cable", "ups", "storage", "cooling", "router")
+ENDPOINTS = {
+    "product": "GET /api/products/{id} (random ids)",
+    "search": "GET /api/products?q=<word> (8 words in turn)",
+}
 
 
 @dataclass(frozen=True)
 class Target:
-    """One thing wrk loads: a name, a base URL and the request script."""
+    """One thing wrk loads: architecture, endpoint, app or floor, URL and request script."""
 
-    name: str
+    arch: str
+    endpoint: str
+    variant: str
     url: str
     script: str
 
 
-def calibration_stack(ports: Ports) -> Stack:
-    """The monolith plus its floor app on the monolith's database."""
-    mono = get_stack("monolith", ports)
-    floor_port = ports.base + FLOOR_PORT_OFFSET
-    floor = ProcessSpec(name="monolith-floor", argv=gunicorn_argv("archlab.floor:app"),
-                        port=floor_port, health_url=f"http://127.0.0.1:{floor_port}/readyz",
-                        database="monolith")
-    return Stack(name="monolith", databases=mono.databases,
-                 processes=[*mono.processes, floor], entrypoint=mono.entrypoint)
+def _floor(name: str, app: str, port: int, database: str | None = None,
+           env: dict | None = None) -> ProcessSpec:
+    return ProcessSpec(name=name, argv=gunicorn_argv(app), port=port, env=env or {},
+                       health_url=f"http://127.0.0.1:{port}/readyz", database=database)
 
 
-def targets(stack: Stack) -> list[Target]:
-    """What to load: the product read path on the monolith and on its floor."""
-    script = wrk.random_paths_script("/api/products/{id}", 1, PRODUCT_COUNT)
-    url = {p.name: f"http://127.0.0.1:{p.port}" for p in stack.processes if p.port}
-    return [Target("monolith-floor", url["monolith-floor"], script),
-            Target("monolith", url["monolith"], script)]
+def calibration_stack(arch: str, ports: Ports) -> Stack:
+    """The architecture's stack plus its floor apps on the architecture's databases."""
+    stack = get_stack(arch, ports)
+    base = ports.base + FLOOR_PORT_OFFSET
+    if arch == "monolith":
+        floors = [_floor("monolith-floor", "archlab.floors.monolith:app", base, "monolith")]
+    else:
+        urls = {"CATALOG_URL": f"http://127.0.0.1:{base + 2}",
+                "INVENTORY_URL": f"http://127.0.0.1:{base + 3}"}
+        floors = [
+            _floor("catalog-floor", "archlab.floors.microservices:catalog_app", base + 2,
+                   "catalog"),
+            _floor("inventory-floor", "archlab.floors.microservices:inventory_app", base + 3,
+                   "inventory"),
+            _floor("gateway-floor", "archlab.floors.microservices:gateway_app", base + 1,
+                   env=urls),
+        ]
+    return Stack(name=stack.name, databases=stack.databases,
+                 processes=[*stack.processes, *floors], entrypoint=stack.entrypoint)
 
 
-def summarize(runs: dict[str, list[dict]]) -> dict:
-    """Median req/s, p50 and p99 per target over its rounds, and each app's share of
-    its floor (req/s ratio; latency ratios floor/app so 1.0 means as fast as the floor)."""
-    medians = {
-        name: {key: statistics.median(r[key] for r in results)
-               for key in ("rps", "p50_ms", "p99_ms")} | {"errors": sum(r["errors"]
-                                                                         for r in results)}
-        for name, results in runs.items()
+def targets(arch: str, stack: Stack) -> list[Target]:
+    """Both endpoints on the architecture and on its floor."""
+    port = {p.name: p.port for p in stack.processes}
+    entry = {"app": port[stack.entrypoint],
+             "floor": port["monolith-floor" if arch == "monolith" else "gateway-floor"]}
+    scripts = {
+        "product": wrk.random_paths_script("/api/products/{id}", 1, PRODUCT_COUNT),
+        "search": wrk.fixed_paths_script([f"/api/products?q={w}" for w in SEARCH_WORDS]),
     }
-    ratios = {}
-    for name, m in medians.items():
-        floor = medians.get(f"{name}-floor")
+    return [Target(arch, endpoint, variant, f"http://127.0.0.1:{entry[variant]}", script)
+            for endpoint, script in scripts.items() for variant in ("floor", "app")]
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Median req/s, p50 and p99 per (arch, endpoint, variant) over the rounds, and each
+    app's share of its floor (req/s ratio; latency ratios floor/app, so 1.0 = as fast)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["arch"], r["endpoint"], r["variant"]), []).append(r)
+    medians = {key: {m: statistics.median(r[m] for r in rs) for m in ("rps", "p50_ms", "p99_ms")}
+               | {"errors": sum(r["errors"] for r in rs), "rounds": len(rs)}
+               for key, rs in groups.items()}
+    table = []
+    for (arch, endpoint, variant), m in medians.items():
+        if variant != "app":
+            continue
+        floor = medians.get((arch, endpoint, "floor"))
+        row = {"arch": arch, "endpoint": endpoint, **{f"app_{k}": v for k, v in m.items()}}
         if floor:
-            ratios[name] = {"rps": m["rps"] / floor["rps"],
-                            "p50": floor["p50_ms"] / m["p50_ms"],
-                            "p99": floor["p99_ms"] / m["p99_ms"]}
-    return {"medians": medians, "ratio_to_floor": ratios}
+            row |= {f"floor_{k}": v for k, v in floor.items()}
+            row |= {"rps_ratio": m["rps"] / floor["rps"],
+                    "p50_ratio": floor["p50_ms"] / m["p50_ms"],
+                    "p99_ratio": floor["p99_ms"] / m["p99_ms"]}
+        table.append(row)
+    return {"table": table}
 
 
-def run(*, seconds: float = 10.0, warmup: float = 2.0, rounds: int = 2,
-        connections: int | None = None, port_base_: int | None = None, echo=print) -> dict:
-    """Start the stack with its floors, load each target in alternating rounds, save and
-    return the figures."""
-    cores = cores_given()
-    platform = LocalPlatform(port_base_ if port_base_ is not None else port_base())
-    stack = calibration_stack(platform.ports)
-    info = platform.up(stack)
-    sizing = json.loads((info.state_dir / "state.json").read_text()).get("sizing", {})
-    # As many connections as the app has serving threads: saturated, not queued.
-    connections = connections or int(sizing.get("web_workers", cores)) * int(
-        sizing.get("web_threads", 8))
-    # With 2+ cores wrk gets the last one to itself.
-    wrk_cpu = cores - 1 if cores >= 2 else None
-    runs: dict[str, list[dict]] = {}
+def _measure(arch: str, budget, *, seconds, warmup, rounds, connections, base, echo):
+    platform = LocalPlatform(base)
+    runs, single = [], {}
+    with budgets.system_share(budget):
+        stack = calibration_stack(arch, platform.ports)
+        info = platform.up(stack)
+    cpu = budget.generator_cpus[0] if budget.pinned else None
     try:
-        for t in targets(stack):
-            wrk.run(t.url, t.script, connections=connections, seconds=warmup, cpu=wrk_cpu)
+        echo(f"{arch}: up in {info.startup_seconds:.1f} s; warming up")
+        for t in targets(arch, stack):
+            wrk.run(t.url, t.script, connections=connections, seconds=warmup, cpu=cpu)
         for i in range(rounds):
-            for t in targets(stack):
-                result = wrk.run(t.url, t.script, connections=connections, seconds=seconds,
-                                 cpu=wrk_cpu)
-                runs.setdefault(t.name, []).append(result.to_dict())
-                echo(f"round {i + 1}/{rounds}  {t.name:<16} {result.rps:9.0f} req/s  "
-                     f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-                     f"errors {result.errors}")
+            for t in targets(arch, stack):
+                r = wrk.run(t.url, t.script, connections=connections, seconds=seconds, cpu=cpu)
+                runs.append({"arch": arch, "endpoint": t.endpoint, "variant": t.variant,
+                             "round": i + 1} | r.to_dict())
+                echo(f"  round {i + 1}/{rounds} {t.endpoint:<8} {t.variant:<6}"
+                     f"{r.rps:9.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms"
+                     f"  errors {r.errors}")
+        # Latency with no queueing at all: one connection, one request at a time.
+        for t in targets(arch, stack):
+            if t.endpoint == "product":
+                r = wrk.run(t.url, t.script, connections=1, seconds=max(3.0, seconds / 2),
+                            cpu=cpu)
+                single[t.variant] = r.to_dict()
+                echo(f"  concurrency 1  product  {t.variant:<6} p50 {r.p50_ms:6.2f} ms")
     finally:
         platform.down()
-    figures = {"kind": "calibration", "machine": machine_facts(), "sizing": sizing,
+    return runs, single, info.startup_seconds
+
+
+def run(*, archs=("monolith", "microservices"), seconds: float = 10.0, warmup: float = 2.0,
+        rounds: int = 2, connections: int | None = None, base: int | None = None,
+        echo=print) -> dict:
+    """Measure each architecture and its floor, save calibration.json, return the figures."""
+    budget = budgets.plan()
+    # As many connections as an app has serving threads: saturated, not queued.
+    connections = connections or budget.web_workers * budget.web_threads
+    base = base if base is not None else port_base()
+    runs, single, startup = [], {}, {}
+    for arch in archs:
+        arch_runs, arch_single, startup[arch] = _measure(
+            arch, budget, seconds=seconds, warmup=warmup, rounds=rounds,
+            connections=connections, base=base, echo=echo)
+        runs += arch_runs
+        single[arch] = arch_single
+    figures = {"kind": "calibration", "machine": machine_facts(), "budget": budget.to_dict(),
                "connections": connections, "seconds": seconds, "rounds": rounds,
-               "wrk_cpu": wrk_cpu, "endpoint": "GET /api/products/{id} (random ids)",
-               "runs": runs, **summarize(runs)}
+               "endpoints": ENDPOINTS, "startup_seconds": startup, "runs": runs,
+               "concurrency_1": single, **summarize(runs)}
     out = new_run_dir("calibration")
     (out / "calibration.json").write_text(json.dumps(figures, indent=2))
     figures["path"] = str(out / "calibration.json")

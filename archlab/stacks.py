@@ -127,6 +127,13 @@ def microservices(ports: Ports) -> Stack:
 
 ARCHITECTURES = {"monolith": monolith, "microservices": microservices}
 
+# What each architecture can serve today. A capability joins an architecture's set
+# when it lands there; tests and benchmarks skip or refuse what is missing.
+CAPABILITIES = {
+    "monolith": frozenset({"browse", "checkout", "invoice", "admin"}),
+    "microservices": frozenset({"browse", "admin"}),
+}
+
 
 def get_stack(name: str, ports: Ports) -> Stack:
     """The stack of architecture `name` on these ports."""

@@ -15,14 +15,9 @@ import pytest
 import requests
 
 from archlab.platforms.local import LocalPlatform
+from archlab.stacks import CAPABILITIES
 from shop.seed import LOADTEST_PASSWORD
 
-# What each architecture can serve today. A capability joins an architecture's set
-# when it lands there; the tests need no edit.
-CAPABILITIES = {
-    "monolith": frozenset({"browse", "checkout", "invoice", "admin"}),
-    "microservices": frozenset({"browse", "admin"}),
-}
 ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABILITIES))
                  .split(",") if a]
 # Tests run their stacks on their own port block, so a stack a developer has up at the

@@ -1,0 +1,70 @@
+"""The equal budget: which cores the load generator gets and which the system under test.
+
+With two or more cores the generator gets the last core to itself and the system
+under test the rest, the same for every architecture; worker counts derive from the
+system's share (ARCHLAB_CORES). The stack inherits the share: the lab pins itself to
+it before starting the stack, and pins only the generator elsewhere.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from archlab import config
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Cores for the generator and for the system under test (empty = not pinned)."""
+
+    cpus_total: int
+    generator_cpus: tuple[int, ...]
+    sut_cpus: tuple[int, ...]
+    web_workers: int
+    web_threads: int
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.generator_cpus)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"pinned": self.pinned}
+
+
+def plan() -> Budget:
+    """Split the cores this process may use between generator and system under test."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        generator, sut = (cpus[-1],), tuple(cpus[:-1])
+    else:
+        generator, sut = (), tuple(cpus)
+    workers, threads = config.web_sizing(len(sut))
+    return Budget(len(cpus), generator, sut, workers, threads)
+
+
+@contextmanager
+def system_share(budget: Budget) -> Iterator[None]:
+    """Run the block pinned to the system's cores with ARCHLAB_CORES set to their count,
+    so a stack started inside inherits both; restore afterwards."""
+    before_cpus = os.sched_getaffinity(0)
+    before_cores = os.environ.get("ARCHLAB_CORES")
+    if budget.pinned:
+        os.sched_setaffinity(0, budget.sut_cpus)
+    os.environ["ARCHLAB_CORES"] = str(len(budget.sut_cpus))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before_cpus)
+        if before_cores is None:
+            os.environ.pop("ARCHLAB_CORES", None)
+        else:
+            os.environ["ARCHLAB_CORES"] = before_cores
+
+
+def generator_preexec(budget: Budget):
+    """A subprocess `preexec_fn` pinning the generator to its core (None when unpinned)."""
+    if not budget.pinned:
+        return None
+    cpus = set(budget.generator_cpus)
+    return lambda: os.sched_setaffinity(0, cpus)

@@ -1,0 +1,32 @@
+"""The monolith's floor: one process, one database, the monolith's own SQL."""
+
+from flask import abort, request
+
+from monolith.data.repositories import ProductRepository
+
+from . import SEARCH_PAGE, floor_app
+
+app, pools = floor_app("monolith-floor")
+
+
+@app.get("/api/products/<int:product_id>")
+def product(product_id: int):
+    """The product row and its stock."""
+    with pools.get().connection() as conn, conn.cursor() as cur:
+        found = ProductRepository(cur).get_with_stock(product_id)
+    if found is None:
+        abort(404)
+    p, available = found
+    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
+            "description": p.description, "price_cents": p.price_cents,
+            "stock": {"available": available}}
+
+
+@app.get("/api/products")
+def search():
+    """One page of search results."""
+    with pools.get().connection() as conn, conn.cursor() as cur:
+        rows, total = ProductRepository(cur).search(request.args.get("q"), None,
+                                                    SEARCH_PAGE, 0)
+    return {"items": [{"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
+                       "price_cents": p.price_cents} for p in rows], "total": total}
