@@ -34,8 +34,9 @@ class Budget:
 
 def plan() -> Budget:
     """Split the cores this process may use between generator and system under test."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
+    cpus = config.available_cpus()
+    # Pinning needs the OS's affinity calls (Linux); elsewhere the budget is unpinned.
+    if len(cpus) >= 2 and hasattr(os, "sched_setaffinity"):
         generator, sut = (cpus[-1],), tuple(cpus[:-1])
     else:
         generator, sut = (), tuple(cpus)
@@ -46,8 +47,12 @@ def plan() -> Budget:
 @contextmanager
 def system_share(budget: Budget) -> Iterator[None]:
     """Run the block pinned to the system's cores with ARCHLAB_CORES set to their count,
-    so a stack started inside inherits both; restore afterwards."""
-    before_cpus = os.sched_getaffinity(0)
+    so a stack started inside inherits both; restore afterwards.
+
+    Affinity is per thread: call this before starting other threads (bench and
+    calibrate do), or they keep the cores they had.
+    """
+    before_cpus = os.sched_getaffinity(0) if budget.pinned else None
     before_cores = os.environ.get("ARCHLAB_CORES")
     if budget.pinned:
         os.sched_setaffinity(0, budget.sut_cpus)
@@ -55,7 +60,8 @@ def system_share(budget: Budget) -> Iterator[None]:
     try:
         yield
     finally:
-        os.sched_setaffinity(0, before_cpus)
+        if before_cpus is not None:
+            os.sched_setaffinity(0, before_cpus)
         if before_cores is None:
             os.environ.pop("ARCHLAB_CORES", None)
         else:

@@ -21,7 +21,7 @@ from shop.seed import PRODUCT_COUNT
 
 # The floor apps listen above a stack's own port block (base+0..+300).
 FLOOR_PORT_OFFSET = 400
-SEARCH_WORDS = ("rack", "server", "switch", "cable", "ups", "storage", "cooling", "router")
+SEARCH_WORDS = ("rack", "server", "switch", "cable", "ups", "nas", "cooling", "router")
 ENDPOINTS = {
     "product": "GET /api/products/{id} (random ids)",
     "search": "GET /api/products?q=<word> (8 words in turn)",

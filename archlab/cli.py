@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from archlab.commands import calibrate, demo, down, seed, status, up
+from archlab.commands import bench, calibrate, demo, down, report, seed, status, tour, up
 from archlab.errors import LabError
 
 
@@ -20,7 +20,7 @@ def build_cli() -> click.Group:
         state and logs live in .archlab/<port base>/.
         """
 
-    for module in (up, down, status, seed, demo, calibrate):
+    for module in (demo, up, down, status, seed, tour, bench, report, calibrate):
         cli.add_command(module.command)
     return cli
 

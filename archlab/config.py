@@ -92,6 +92,13 @@ def state_dir(base: int) -> Path:
     return parent / str(base)
 
 
+def available_cpus() -> list[int]:
+    """The cpus this process may run on (all of them where the OS cannot tell, e.g. macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def cores_given() -> int:
     """How many cores the system under test may use (ARCHLAB_CORES, else our affinity)."""
     raw = os.environ.get("ARCHLAB_CORES")
@@ -103,7 +110,7 @@ def cores_given() -> int:
         if cores < 1:
             raise LabError(f"ARCHLAB_CORES must be at least 1, not {cores}")
         return cores
-    return len(os.sched_getaffinity(0))
+    return len(available_cpus())
 
 
 def web_sizing(cores: int) -> tuple[int, int]:

@@ -5,9 +5,11 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from pathlib import Path
 
 import psutil
 
+from archlab import config
 from archlab.config import project_root
 
 PACKAGES = ("flask", "gunicorn", "psycopg2-binary", "locust", "requests", "urllib3")
@@ -52,7 +54,7 @@ def machine_facts() -> dict:
         "os": platform.platform(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpus_allowed": len(os.sched_getaffinity(0)),
+        "cpus_allowed": len(config.available_cpus()),
         "memory_gib": round(vm.total / 2**30, 1),
         "python": platform.python_version(),
         "postgres": postgres_version(),
@@ -73,9 +75,15 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def new_run_dir(name: str):
-    """A fresh results/<UTC time>_<name>/ folder."""
+def results_root() -> Path:
+    """Where run folders go: <root>/results, or ARCHLAB_RESULTS_DIR."""
+    override = os.environ.get("ARCHLAB_RESULTS_DIR")
+    return Path(override).resolve() if override else project_root() / "results"
+
+
+def new_run_dir(name: str, root: Path | None = None) -> Path:
+    """A fresh <results>/<UTC time>_<name>/ folder (under `root` when given)."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = project_root() / "results" / f"{stamp}_{name}"
+    path = (root or results_root()) / f"{stamp}_{name}"
     path.mkdir(parents=True, exist_ok=False)
     return path

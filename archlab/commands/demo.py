@@ -1,81 +1,63 @@
-"""`archlab demo`: bring the monolith up, buy something through the public API, show
-what happened, and bring everything down again - whatever happens in between."""
+"""`archlab demo` (what `make demo` runs): a quick baseline of both architectures,
+its report, and a summary table with 95% confidence intervals."""
 
-import uuid
+import json
+from pathlib import Path
 
 import click
-import requests
 
+from archlab.commands import bench
+from archlab.config import project_root
 from archlab.errors import LabError
-from archlab.platforms.local import LocalPlatform
-from shop.money import format_eur
-from shop.seed import LOADTEST_PASSWORD
 
-CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2035, "cvc": "123",
-        "holder": "Demo Customer"}
+DEMO_EXPERIMENT = "experiments/demo.yaml"
 
 
-def _call(method: str, url: str, expect: int, **kw) -> dict:
-    resp = requests.request(method, url, timeout=30, **kw)
-    if resp.status_code != expect:
-        raise LabError(f"{method} {url} answered {resp.status_code}: {resp.text[:300]}")
-    return resp.json()
+def _ci(stat: dict, fmt: str) -> str:
+    lo, hi = stat["ci95"]
+    return f"{stat['mean']:{fmt}} [{max(lo, 0):{fmt}}-{hi:{fmt}}]"
 
 
-def purchase(base_url: str, admin_token: str, echo=click.echo) -> dict:
-    """One scripted purchase through the public API; returns the order."""
-    api = base_url + "/api"
-    login = _call("POST", f"{api}/auth/login", 200,
-                  json={"email": "customer1@rackshop.test", "password": LOADTEST_PASSWORD})
-    auth = {"Authorization": f"Bearer {login['token']}"}
-    echo(f"1. logged in as {login['customer']['name']} <{login['customer']['email']}>")
-    rack = _call("GET", f"{api}/products", 200, params={"q": "rack", "per_page": 1})["items"][0]
-    cable = _call("GET", f"{api}/products", 200,
-                  params={"category": "cables", "per_page": 1})["items"][0]
-    product = _call("GET", f"{api}/products/{rack['id']}", 200)
-    echo(f"2. found {rack['name']} ({format_eur(rack['price_cents'])} excl. VAT, "
-         f"{product['stock']['available']} in stock) and {cable['name']}")
-    key = uuid.uuid4().hex
-    body = {"items": [{"product_id": rack["id"], "quantity": 1},
-                      {"product_id": cable["id"], "quantity": 4}], "card": CARD}
-    order = _call("POST", f"{api}/orders", 201, json=body, headers=auth | {"Idempotency-Key": key})
-    echo(f"3. bought them: order {order['id']} {order['status']}, total "
-         f"{format_eur(order['total_cents'])} incl. {format_eur(order['vat_cents'])} VAT")
-    replay = requests.post(f"{api}/orders", json=body, timeout=30,
-                           headers=auth | {"Idempotency-Key": key})
-    echo(f"4. sent the same checkout again (same Idempotency-Key): {replay.status_code}, "
-         f"order {replay.json().get('id')} - bought once")
-    invoice = _call("GET", f"{api}/orders/{order['id']}/invoice", 200, headers=auth)
-    echo(f"5. invoice {invoice['number']}: {invoice['status']}")
+def summary_lines(summary: dict) -> list[str]:
+    """The table `make demo` prints: per architecture mean and 95% CI, then the ratios."""
+    lines = [f"{'architecture':<15}{'n':>3}  {'req/s [95% CI]':<22}{'p50 ms [CI]':<20}"
+             f"{'p95 ms [CI]':<20}{'p99 ms [CI]':<20}{'errors':>7}"]
+    for arch in summary["architectures"]:
+        a = summary["arch"][arch]
+        s = a["stats"]
+        errors = sum(r["errors"] for r in a["repeats"])
+        lines.append(f"{arch:<15}{a['n']:>3}  {_ci(s['throughput_rps'], '.0f'):<22}"
+                     f"{_ci(s['p50_ms'], '.0f'):<20}{_ci(s['p95_ms'], '.0f'):<20}"
+                     f"{_ci(s['p99_ms'], '.0f'):<20}{errors:>7}")
+        if a["overloaded_repeats"]:
+            lines.append(f"  ! the load generator was overloaded in repeat(s) "
+                         f"{a['overloaded_repeats']}: those figures measure the generator")
+    r = summary.get("ratios")
+    if r:
+        t, p = r["throughput"], r["p95"]
+        lines.append(f"{r['numerator']} / {r['denominator']}: throughput {t['value']:.2f}x "
+                     f"[{t['lo']:.2f}-{t['hi']:.2f}], p95 {p['value']:.2f}x "
+                     f"[{p['lo']:.2f}-{p['hi']:.2f}]")
+    return lines
+
+
+def run(echo=click.echo) -> Path:
+    """Run the demo experiment on both architectures and print its summary."""
+    run_dir = bench.run(project_root() / DEMO_EXPERIMENT, echo=echo)
+    summary_file = run_dir / "summary.json"
+    if not summary_file.exists():
+        raise LabError(f"the run finished but its report was not built; try "
+                       f"`archlab report {run_dir}`")
     echo("")
-    echo(invoice["text"])
-    audit = _call("GET", f"{api}/admin/audit", 200,
-                  headers={"Authorization": f"Bearer {admin_token}"})
-    consistent = all(s["initial"] == s["available"] + s["reserved"] + s["sold"]
-                     for s in audit["stock"])
-    echo(f"6. audit: {audit['orders']['PAID']} paid order(s), "
-         f"{audit['payments']['captured']} captured payment(s), stock "
-         f"{'consistent' if consistent else 'INCONSISTENT'} across {len(audit['stock'])} "
-         "products")
-    return order
+    for line in summary_lines(json.loads(summary_file.read_text())):
+        echo(line)
+    echo("")
+    echo(f"report: {run_dir / 'report.html'}")
+    return run_dir
 
 
-def run(port_base: int | None = None, echo=click.echo) -> dict:
-    """Up, purchase, down; the stack is taken down even when the purchase fails."""
-    platform = LocalPlatform(port_base)
-    echo(f"starting the monolith at port base {platform.ports.base} ...")
-    info = platform.up("monolith")
-    echo(f"the monolith is up at {info.base_url} (ready in {info.startup_seconds:.1f} s)")
-    try:
-        return purchase(info.base_url, info.admin_token, echo)
-    finally:
-        report = platform.down()
-        left = f"; killed leftovers: {report.leftovers}" if report.leftovers else ""
-        echo(f"stopped the stack and its database{left}")
-
-
-@click.command("demo", short_help="Start the monolith, make one purchase, stop it.")
+@click.command("demo", short_help="Benchmark both architectures quickly and report.")
 def command() -> None:
-    """Start the monolith, make one scripted purchase through the public API, print what
-    happened (order, invoice, audit figures), and stop everything again."""
+    """Run experiments/demo.yaml: both architectures under the same load, 3 interleaved
+    repeats, then write the report and print a summary with 95% confidence intervals."""
     run()

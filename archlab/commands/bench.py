@@ -1,0 +1,66 @@
+"""`archlab bench [EXPERIMENT]`: run an experiment file on both architectures and keep
+the raw results (docs/results-format.md)."""
+
+import signal
+from pathlib import Path
+
+import click
+
+from archlab import bench, experiment
+from archlab.stacks import ARCHITECTURES
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(experiment_file: str | Path = experiment.DEFAULT_EXPERIMENT, *,
+        repeats: int | None = None, duration: int | None = None, warmup: int | None = None,
+        archs: tuple[str, ...] = (), port_base: int | None = None,
+        results_dir: Path | None = None, echo=click.echo) -> Path:
+    """Load and check the experiment, apply the overrides, run it; returns the run folder."""
+    chosen = experiment.load(experiment_file).with_overrides(
+        repeats=repeats, duration_s=duration, warmup_s=warmup, architectures=archs or None)
+    order = " ".join(f"{arch}#{repeat}" for arch, repeat in bench.run_order(chosen))
+    echo(f"experiment {chosen.name}: {', '.join(chosen.personas)}, {chosen.users} users, "
+         f"{chosen.warmup_s} s warm-up + {chosen.duration_s} s measured; order: {order}")
+    try:
+        run_dir = bench.run(chosen, port_base=port_base, results_dir=results_dir, echo=echo)
+    except KeyboardInterrupt:
+        echo("interrupted: the stack is down; in the run folder a run.json marks each "
+             "completed <arch>/<repeat>/, an aborted.json the one cut short")
+        raise
+    echo(f"done: {run_dir}")
+    return run_dir
+
+
+HELP = f"""Run EXPERIMENT (default {experiment.DEFAULT_EXPERIMENT}) and keep its raw results
+in results/<UTC time>_<name>/.
+
+For each repeat, interleaved over the architectures ({", ".join(ARCHITECTURES)}):
+start the stack at ARCHLAB_PORT_BASE (default 8000), reseed, warm up, measure with
+Locust while sampling CPU and memory once a second, write run.json, stop the stack.
+With 2+ cores the generator runs on the last core and the system under test on the
+others. The options override the file's values.
+"""
+
+
+@click.command("bench", help=HELP, short_help="Run an experiment on both architectures.")
+@click.argument("experiment_file", metavar="[EXPERIMENT]", required=False,
+                default=str(experiment.DEFAULT_EXPERIMENT))
+@click.option("--repeats", type=click.IntRange(min=1), help="Repeats per architecture.")
+@click.option("--duration", type=click.IntRange(min=1), help="Measured seconds per run.")
+@click.option("--warmup", type=click.IntRange(min=0), help="Warm-up seconds per run (0: none).")
+@click.option("--arch", "archs", multiple=True, type=click.Choice(list(ARCHITECTURES)),
+              help="Run only this architecture (repeatable).")
+def command(experiment_file: str, repeats: int | None, duration: int | None,
+            warmup: int | None, archs: tuple[str, ...]) -> None:
+    """The `bench` subcommand."""
+    # SIGTERM takes Ctrl-C's way out, so the stack is taken down; SIGINT is set too
+    # because a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        run(experiment_file, repeats=repeats, duration=duration, warmup=warmup, archs=archs)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

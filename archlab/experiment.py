@@ -1,0 +1,198 @@
+"""Experiment files (experiments/*.yaml): the load to run and on which architectures.
+
+A file is checked completely before anything starts: unknown keys and bad values are
+refused with the file and the field named, and so is a persona an architecture cannot
+serve yet (archlab.stacks.CAPABILITIES), so a run never fails half-way for a typo.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from archlab.config import project_root
+from archlab.errors import LabError
+from archlab.stacks import ARCHITECTURES, CAPABILITIES
+from loadtests import shapes
+
+# What each persona needs an architecture to serve (capabilities of archlab.stacks).
+PERSONA_NEEDS = {
+    "BrowserUser": {"browse"},
+    "BuyerUser": {"checkout", "invoice"},
+    "AccountHolderUser": {"checkout", "invoice"},
+}
+
+DEFAULT_EXPERIMENT = Path("experiments") / "baseline.yaml"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment; `wait_s` is (min, max) think time, (0, 0) = closed loop."""
+
+    name: str
+    path: Path
+    personas: dict[str, int]
+    users: int
+    spawn_rate: float
+    warmup_s: int
+    duration_s: int
+    repeats: int
+    architectures: tuple[str, ...]
+    wait_s: tuple[float, float] = (0.5, 1.5)
+    shape: str | None = None
+    description: str = ""
+
+    def to_config(self) -> dict:
+        """The resolved experiment as plain JSON data (for manifest.json)."""
+        config = dataclasses.asdict(self)
+        config["path"] = str(self.path)
+        config["architectures"] = list(self.architectures)
+        config["wait_s"] = list(self.wait_s)
+        return config
+
+    def with_overrides(self, *, repeats: int | None = None, duration_s: int | None = None,
+                       warmup_s: int | None = None,
+                       architectures: tuple[str, ...] | None = None) -> "Experiment":
+        """A copy with the command line's overrides, validated like the file."""
+        data = {"repeats": repeats, "duration_s": duration_s, "warmup_s": warmup_s,
+                "architectures": list(architectures) if architectures else None}
+        raw = self.to_config() | {k: v for k, v in data.items() if v is not None}
+        for key in ("name", "path"):
+            raw.pop(key)
+        return parse(raw, self.path, name=self.name, where="the command line")
+
+
+REQUIRED = ("personas", "users", "spawn_rate", "warmup_s", "duration_s", "repeats",
+            "architectures")
+OPTIONAL = ("wait_s", "shape", "description")
+
+
+def load(path: str | Path) -> Experiment:
+    """Read and validate an experiment file (relative paths are from the project folder
+    when not found from the current one)."""
+    path = Path(path)
+    if not path.is_file() and not path.is_absolute() and (project_root() / path).is_file():
+        path = project_root() / path
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"experiment file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise LabError(f"{path} is not valid YAML: {exc}") from None
+    return parse(raw, path, name=path.stem)
+
+
+def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment:
+    """Validate the data of an experiment file; LabError names the file and the field."""
+    source = where or str(path)
+
+    def fail(field: str, message: str):
+        raise LabError(f"{source}: {field}: {message}")
+
+    if not isinstance(raw, dict):
+        fail("(top level)", "must be a mapping of fields, e.g. `users: 16`")
+    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        fail(unknown[0], f"unknown field; the fields are: {', '.join(REQUIRED + OPTIONAL)}")
+    for field in REQUIRED:
+        if field not in raw:
+            fail(field, "missing")
+
+    personas = raw["personas"]
+    if not isinstance(personas, dict) or not personas:
+        fail("personas", "must map persona names to weights, e.g. {BrowserUser: 1}")
+    for persona, weight in personas.items():
+        if persona not in PERSONA_NEEDS:
+            fail("personas", f"unknown persona {persona!r}; choose from "
+                             f"{', '.join(PERSONA_NEEDS)}")
+        if not _is_int(weight) or weight < 1:
+            fail(f"personas.{persona}", f"weight must be a whole number >= 1, not {weight!r}")
+
+    users = _number(raw["users"], "users", fail, whole=True, minimum=1)
+    spawn_rate = _number(raw["spawn_rate"], "spawn_rate", fail, positive=True)
+    # Whole seconds: Locust's --run-time takes no fractions.
+    warmup_s = _number(raw["warmup_s"], "warmup_s", fail, whole=True, minimum=0)
+    duration_s = _number(raw["duration_s"], "duration_s", fail, whole=True, minimum=1)
+    repeats = _number(raw["repeats"], "repeats", fail, whole=True, minimum=1)
+
+    architectures = raw["architectures"]
+    if not isinstance(architectures, list) or not architectures:
+        fail("architectures", f"must be a list, e.g. [{', '.join(ARCHITECTURES)}]")
+    for arch in architectures:
+        if arch not in ARCHITECTURES:
+            fail("architectures", f"unknown architecture {arch!r}; choose from "
+                                  f"{', '.join(ARCHITECTURES)}")
+    if len(set(architectures)) != len(architectures):
+        fail("architectures", "names an architecture twice")
+
+    wait_s = _wait(raw.get("wait_s", [0.5, 1.5]), fail)
+    shape = raw.get("shape")
+    if shape is not None:
+        if shape not in shapes.SHAPES:
+            fail("shape", f"unknown shape {shape!r}; loadtests/shapes.py has "
+                          f"{', '.join(shapes.SHAPES)}")
+        total = shapes.total_seconds(shapes.SHAPES[shape])
+        if not math.isclose(total, duration_s):
+            fail("duration_s", f"must equal the length of shape {shape!r} ({total:g} s), "
+                               f"not {duration_s:g}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        fail("description", "must be text")
+
+    experiment = Experiment(
+        name=name, path=path, personas=dict(personas), users=users, spawn_rate=spawn_rate,
+        warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
+        architectures=tuple(architectures), wait_s=wait_s, shape=shape,
+        description=description.strip(),
+    )
+    check_capabilities(experiment, source)
+    return experiment
+
+
+def check_capabilities(experiment: Experiment, source: str) -> None:
+    """Refuse a persona on an architecture that cannot serve what it needs yet."""
+    for arch in experiment.architectures:
+        for persona in experiment.personas:
+            missing = PERSONA_NEEDS[persona] - CAPABILITIES[arch]
+            if missing:
+                raise LabError(
+                    f"{source}: persona {persona} needs {', '.join(sorted(missing))}, which "
+                    f"{arch} cannot serve yet; drop {arch} from architectures or {persona} "
+                    "from personas"
+                )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value, field: str, fail, *, whole: bool = False, minimum: float | None = None,
+            positive: bool = False):
+    """`value` checked as a number (a whole one with `whole`) within its bounds."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        fail(field, f"must be {kind}, not {value!r}")
+    if not math.isfinite(value):
+        fail(field, f"must be {kind}, not {value!r}")
+    if minimum is not None and value < minimum:
+        fail(field, f"must be at least {minimum:g}, not {value!r}")
+    if positive and value <= 0:
+        fail(field, f"must be more than 0, not {value!r}")
+    return value
+
+
+def _wait(value, fail) -> tuple[float, float]:
+    """Think time: one number (constant) or [min, max] seconds."""
+    if isinstance(value, list) and len(value) == 2:
+        low = _number(value[0], "wait_s", fail, minimum=0)
+        high = _number(value[1], "wait_s", fail, minimum=0)
+        if high < low:
+            fail("wait_s", f"[min, max] with min <= max, not {value!r}")
+        return float(low), float(high)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        fail("wait_s", f"must be seconds (e.g. 0) or [min, max] (e.g. [0.5, 1.5]), "
+                       f"not {value!r}")
+    seconds = float(_number(value, "wait_s", fail, minimum=0))
+    return seconds, seconds

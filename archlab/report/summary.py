@@ -1,0 +1,260 @@
+"""summary.json: every figure the report shows, computed from the raw files alone.
+
+Structure (all times in ms, rates as fractions, CPU in % of one core, memory in MiB):
+
+    {"schema": 1, "run": folder name, "experiment", "architectures": [...],
+     "missing": [{"arch", "repeat", "reason"}],
+     "arch": {ARCH: {
+         "repeats": [{"repeat", "duration_s", "requests", "throughput_rps",
+                      "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
+                      "conflicts_409", "exceptions", "checkouts", "exit_code", "stack",
+                      "generator": {"cpu_percent_mean", "cpu_percent_max", "overloaded"},
+                      "sut_cpu_percent", "sut_memory_mib", "rps_per_core", "rps_per_gib",
+                      "components": {NAME: {"cpu_percent", "memory_mib"}},
+                      "timeline": [[seconds, req/s, p95 ms or null], ...] (per second,
+                                   from the Aggregated rows of the history)}],
+         "n": completed repeats, "overloaded_repeats": [...],
+         "stats": {METRIC: {"mean", "stdev", "n", "half_width", "ci95": [lo, hi]}}
+                  for throughput_rps, p50_ms, p95_ms, p99_ms, error_rate,
+                  rps_per_core, rps_per_gib (stdev/half_width/ci95 null when n < 2),
+         "endpoints": [{"method", "name", "requests", "rps", "p50_ms", "p95_ms",
+                        "p99_ms", "failures"}],   (pooled over the repeats)
+         "failures": [{"method", "name", "error", "occurrences"}],
+         "components": {NAME: {"cpu_percent", "memory_mib"}},   (mean over repeats)
+         "lab_processes": {NAME: {"cpu_percent", "memory_mib"}},  (generator, supervisor)
+         "latency_histogram": {ms: count}}},  (pooled over the repeats)
+     "ratios": {"numerator", "denominator", "method",
+                "throughput": {"value", "lo", "hi", "bounded"}, "p95": {...}} or null,
+     "budget": manifest budget, "sut_cores": n, "memory_basis": "pss" | "rss",
+     "calibration": {"rows": [{"arch", "endpoint", "app_rps", "floor_rps", "rps_ratio",
+                               "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms"}],
+                     ...} or null,
+     "machine": manifest machine facts, "config": the experiment as run}
+"""
+
+from collections import defaultdict
+
+from archlab.errors import LabError
+from archlab.report import stats
+from archlab.report.raw import Repeat, Run
+
+METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
+           "rps_per_core", "rps_per_gib")
+# Processes of the lab itself: measured, but not part of the system under test.
+LAB_COMPONENTS = ("generator", "supervisor")
+MIB = 2**20
+RATIO_METHOD = (
+    "the ratio of the two means, bracketed by [lower end of A / upper end of B, upper end "
+    "of A / lower end of B] of their 95% intervals. Whenever both intervals hold (at "
+    "least 0.95 × 0.95 ≈ 90% of the time) the true ratio lies inside, and it often lies "
+    "inside when one does not (about 99% coverage in simulations with 2 to 5 repeats): a "
+    "conservative, wide bracket. Without an upper bound, B's interval reached zero.")
+
+
+def _memory_basis(run: Run) -> str:
+    rows = [m for r in run.repeats for m in r.metrics]
+    return "pss" if rows and all(m["pss"] is not None for m in rows) else "rss"
+
+
+def component_use(rep: Repeat, basis: str) -> dict[str, dict]:
+    """Mean CPU (% of one core) and mean memory (MiB) per component over the measured
+    phase: processes are summed per one-second sample, then averaged over the samples."""
+    duration = rep.run["duration_s"]
+    # (component, pid, second) -> readings; a sampler running late may put two readings
+    # of one process in one second: they are averaged, not added.
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for m in rep.metrics:
+        if 0 <= m["t"] <= duration:
+            cells[(m["component"], m["pid"], round(m["t"]))].append(m)
+    seconds = {sec for _, _, sec in cells}
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"cpu": 0.0, "mem": 0.0})
+    for (component, _, _), readings in cells.items():
+        cpu = [m["cpu"] for m in readings if m["cpu"] is not None]
+        mem = [m[basis] for m in readings if m[basis] is not None]
+        totals[component]["cpu"] += sum(cpu) / len(cpu) if cpu else 0.0
+        totals[component]["mem"] += sum(mem) / len(mem) if mem else 0.0
+    return {c: {"cpu_percent": t["cpu"] / len(seconds),
+                "memory_mib": t["mem"] / len(seconds) / MIB}
+            for c, t in sorted(totals.items())}
+
+
+def _timeline(rep: Repeat) -> list[list]:
+    """[seconds, req/s, p95] per history row: req/s from the growth of the request count
+    since the previous row (Locust's own Requests/s column lags, averaging ~10 s); a p95
+    of 0 is Locust's placeholder before its window has data, so it becomes None."""
+    h = rep.history
+    return [[b["t"] - h[0]["t"], (b["requests"] - a["requests"]) / (b["t"] - a["t"]),
+             b["p95_ms"] or None] for a, b in zip(h, h[1:], strict=False) if b["t"] > a["t"]]
+
+
+def locust_window(entries: list[dict], configured_s: float) -> float:
+    """Seconds from Locust's first to its last request: the measured run's real length
+    (a few hundred ms under the configured one, and not the same for every run)."""
+    starts = [e["start_time"] for e in entries if e.get("start_time")]
+    ends = [e["last_request_timestamp"] for e in entries if e.get("last_request_timestamp")]
+    if not starts or not ends or max(ends) <= min(starts):
+        return configured_s
+    return max(ends) - min(starts)
+
+
+def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
+    """Throughput, latency percentiles, errors, generator load and resource use of one
+    repeat."""
+    duration = float(rep.run["duration_s"])
+    hist = stats.merge_histograms(e["response_times"] for e in rep.locust)
+    requests = sum(int(e["num_requests"]) for e in rep.locust)
+    errors = sum(int(e["num_failures"]) for e in rep.locust)
+    use = component_use(rep, basis)
+    sut = {c: u for c, u in use.items() if c not in LAB_COMPONENTS}
+    sut_cpu = sum(u["cpu_percent"] for u in sut.values())
+    sut_mib = sum(u["memory_mib"] for u in sut.values())
+    rps = requests / locust_window(rep.locust, duration)
+    gen = rep.run["generator"]
+    return {
+        "repeat": rep.repeat, "duration_s": duration, "requests": requests,
+        "throughput_rps": rps,
+        "p50_ms": stats.percentile(hist, 50), "p95_ms": stats.percentile(hist, 95),
+        "p99_ms": stats.percentile(hist, 99),
+        "errors": errors, "error_rate": errors / requests if requests else 0.0,
+        "conflicts_409": sum(f["occurrences"] for f in rep.failures if "409" in f["error"]),
+        "exceptions": rep.exceptions, "checkouts": rep.checkouts,
+        "exit_code": rep.run.get("exit_code"), "stack": rep.run.get("stack") or {},
+        "generator": {"cpu_percent_mean": gen.get("cpu_percent_mean"),
+                      "cpu_percent_max": gen.get("cpu_percent_max"),
+                      "overloaded": bool(gen.get("overloaded"))},
+        "sut_cpu_percent": sut_cpu, "sut_memory_mib": sut_mib,
+        "rps_per_core": rps / sut_cores,
+        "rps_per_gib": rps / (sut_mib / 1024) if sut_mib else None,
+        "components": use,
+        "timeline": _timeline(rep),
+    }
+
+
+def _endpoints(repeats: list[Repeat]) -> list[dict]:
+    duration = sum(float(r.run["duration_s"]) for r in repeats)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in repeats:
+        for e in r.locust:
+            groups[(e["method"], e["name"])].append(e)
+    rows = []
+    for (method, name), entries in groups.items():
+        hist = stats.merge_histograms(e["response_times"] for e in entries)
+        requests = sum(int(e["num_requests"]) for e in entries)
+        rows.append({"method": method, "name": name, "requests": requests,
+                     "rps": requests / duration,
+                     "p50_ms": stats.percentile(hist, 50),
+                     "p95_ms": stats.percentile(hist, 95),
+                     "p99_ms": stats.percentile(hist, 99),
+                     "failures": sum(int(e["num_failures"]) for e in entries)})
+    return sorted(rows, key=lambda row: (-row["requests"], row["name"], row["method"]))
+
+
+def _failures(repeats: list[Repeat]) -> list[dict]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for r in repeats:
+        for f in r.failures:
+            counts[(f["method"], f["name"], f["error"])] += f["occurrences"]
+    return [{"method": m, "name": n, "error": e, "occurrences": c}
+            for (m, n, e), c in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def _mean_use(figures: list[dict], lab: bool) -> dict[str, dict]:
+    names = sorted({c for f in figures for c in f["components"]
+                    if (c in LAB_COMPONENTS) == lab})
+    return {c: {k: sum(f["components"].get(c, {}).get(k, 0.0) for f in figures) / len(figures)
+                for k in ("cpu_percent", "memory_mib")} for c in names}
+
+
+def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int) -> dict:
+    """One architecture: its repeats, the estimates across them and pooled tables."""
+    figures = [repeat_figures(r, basis, sut_cores) for r in repeats]
+    estimates = {}
+    for metric in METRICS:
+        values = [f[metric] for f in figures if f[metric] is not None]
+        estimates[metric] = stats.estimate(values).to_dict() if values else None
+    return {
+        "repeats": figures, "n": len(figures),
+        "overloaded_repeats": [f["repeat"] for f in figures if f["generator"]["overloaded"]],
+        "stats": estimates,
+        "endpoints": _endpoints(repeats), "failures": _failures(repeats),
+        "components": _mean_use(figures, lab=False),
+        "lab_processes": _mean_use(figures, lab=True),
+        "latency_histogram": dict(sorted(stats.merge_histograms(
+            e["response_times"] for r in repeats for e in r.locust).items())),
+    }
+
+
+def _ratios(archs: dict[str, dict]) -> dict | None:
+    names = list(archs)
+    if {"monolith", "microservices"} <= set(names):
+        a, b = "monolith", "microservices"
+    elif len(names) >= 2:
+        a, b = names[:2]
+    else:
+        return None
+
+    def of(metric: str) -> dict:
+        values = [[f[metric] for f in archs[x]["repeats"] if f[metric] is not None]
+                  for x in (a, b)]
+        if not all(values):
+            return stats.Ratio(None, None, None, False).to_dict()
+        return stats.ratio(*(stats.estimate(v) for v in values)).to_dict()
+
+    return {"numerator": a, "denominator": b, "method": RATIO_METHOD,
+            "throughput": of("throughput_rps"), "p95": of("p95_ms")}
+
+
+def calibration_rows(cal: dict) -> list[dict]:
+    """Each architecture's share of its floor per endpoint, from either calibration.json
+    shape: the per-endpoint `table`, or the first version's `medians`/`ratio_to_floor`."""
+    if "table" in cal:
+        keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "app_p50_ms",
+                "floor_p50_ms", "app_p99_ms", "floor_p99_ms")
+        return [{k: row.get(k) for k in keys} for row in cal["table"] if "rps_ratio" in row]
+    medians, rows = cal.get("medians", {}), []
+    for name, ratio in cal.get("ratio_to_floor", {}).items():
+        app, floor = medians[name], medians[f"{name}-floor"]
+        rows.append({"arch": name, "endpoint": cal.get("endpoint", "product"),
+                     "app_rps": app["rps"], "floor_rps": floor["rps"],
+                     "rps_ratio": ratio["rps"], "app_p50_ms": app["p50_ms"],
+                     "floor_p50_ms": floor["p50_ms"], "app_p99_ms": app["p99_ms"],
+                     "floor_p99_ms": floor["p99_ms"]})
+    return rows
+
+
+def _calibration(run: Run) -> dict | None:
+    cal = run.manifest.get("calibration")
+    if not cal:
+        return None
+    try:
+        rows = calibration_rows(cal)
+    except (AttributeError, KeyError, TypeError):
+        raise LabError(f"{run.path / 'manifest.json'}: 'calibration' is not the content of "
+                       "a calibration.json this report knows") from None
+    machine = cal.get("machine") or {}
+    return {"rows": rows, "created_at": machine.get("created_at"),
+            "git_commit": machine.get("git_commit"), "connections": cal.get("connections"),
+            "seconds": cal.get("seconds"), "rounds": cal.get("rounds"),
+            "endpoints": cal.get("endpoints") or {"product": cal.get("endpoint")},
+            "path": cal.get("path")}
+
+
+def build_summary(run: Run) -> dict:
+    """The summary of a run: see the module docstring for its structure."""
+    manifest = run.manifest
+    budget = manifest.get("budget") or {}
+    sut_cores = len(budget.get("sut_cpus") or []) or int(budget.get("cpus_total") or 1)
+    basis = _memory_basis(run)
+    archs = {a: arch_summary(run.of(a), basis, sut_cores)
+             for a in run.architectures if run.of(a)}
+    return {
+        "schema": 1, "run": run.path.name, "experiment": manifest.get("experiment"),
+        "architectures": list(archs),
+        "missing": [{"arch": m.arch, "repeat": m.repeat, "reason": m.reason}
+                    for m in run.missing],
+        "arch": archs, "ratios": _ratios(archs),
+        "budget": budget, "sut_cores": sut_cores, "memory_basis": basis,
+        "calibration": _calibration(run),
+        "machine": manifest.get("machine") or {}, "config": manifest.get("config") or {},
+        "experiment_file": manifest.get("experiment_file"),
+    }

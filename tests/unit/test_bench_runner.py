@@ -1,0 +1,83 @@
+"""The runner's plain parts: order, Locust's command line and environment, the progress
+line's source, the load shapes."""
+
+import json
+from pathlib import Path
+
+from archlab import bench
+from archlab.experiment import Experiment
+from loadtests import shapes
+
+EXPERIMENT = Experiment(
+    name="t", path=Path("experiments/t.yaml"), personas={"BrowserUser": 3, "BuyerUser": 1},
+    users=16, spawn_rate=8, warmup_s=2, duration_s=5, repeats=2,
+    architectures=("monolith", "microservices"), wait_s=(0.0, 0.0))
+
+HEADER = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,"
+          "99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,"
+          "Total Median Response Time,Total Average Response Time,Total Min Response Time,"
+          "Total Max Response Time,Total Average Content Size\n")
+
+
+def history_row(ts: int, name: str, total: int, failures: int = 0, p95: str = "90") -> str:
+    return (f"{ts},16,,{name},0.0,0.0,50,60,70,75,80,{p95},100,110,120,130,140,{total},"
+            f"{failures},50,55.0,3,140,500\n")
+
+
+def test_repeats_are_interleaved_over_the_architectures():
+    assert bench.run_order(EXPERIMENT) == [("monolith", 1), ("microservices", 1),
+                                           ("monolith", 2), ("microservices", 2)]
+
+
+def test_locust_runs_headless_with_every_raw_file_and_only_the_chosen_personas(tmp_path):
+    argv = bench.locust_argv(EXPERIMENT, "http://127.0.0.1:40000", tmp_path, 5)
+    assert argv[1:3] == ["-m", "locust"]
+    assert argv[-2:] == ["BrowserUser", "BuyerUser"]
+    for flag in ("--headless", "--csv-full-history", "--json"):
+        assert flag in argv
+    assert argv[argv.index("-u") + 1] == "16"
+    assert argv[argv.index("-t") + 1] == "5s"
+    assert argv[argv.index("--csv") + 1] == str(tmp_path / "locust")
+
+
+def test_the_locustfile_learns_personas_wait_and_checkout_log(tmp_path):
+    env = bench.locust_env(EXPERIMENT, tmp_path, tmp_path / "logins.jsonl", measured=True)
+    assert json.loads(env["ARCHLAB_PERSONAS"]) == {"BrowserUser": 3, "BuyerUser": 1}
+    assert env["ARCHLAB_WAIT"] == "0"
+    assert env["ARCHLAB_CHECKOUT_LOG"] == str(tmp_path / "checkouts.jsonl")
+    assert env["ARCHLAB_TOKEN_CACHE"] == str(tmp_path / "logins.jsonl")
+    assert "ARCHLAB_SHAPE" not in env
+
+
+def test_a_wait_range_is_passed_as_min_max():
+    assert bench.locust_wait(EXPERIMENT) == "0"
+    ranged = Experiment(**{**EXPERIMENT.__dict__, "wait_s": (0.5, 1.5)})
+    assert bench.locust_wait(ranged) == "0.5,1.5"
+
+
+def test_the_history_tail_reads_whole_lines_and_rates_the_last_second(tmp_path):
+    path = tmp_path / "locust_stats_history.csv"
+    tail = bench.HistoryTail(path)
+    assert tail.read().latest == {} and tail.rate() == 0.0  # not written yet
+    path.write_text(HEADER + history_row(100, "Aggregated", 0, p95="N/A")
+                    + history_row(101, "/", 40) + history_row(101, "Aggregated", 250)
+                    + "102,16,,Aggre")  # Locust is half-way through this line
+    tail.read()
+    assert tail.latest["Total Request Count"] == "250"
+    assert tail.rate() == 250.0
+    with open(path, "a") as f:
+        f.write("gated,0.0,0.0,50,60,70,75,80,95,100,110,120,130,140,520,3,50,55.0,3,140,500\n")
+    tail.read()
+    assert tail.rate() == 270.0
+    text = bench.progress_text("measure", "monolith", 1, 3, 2.0, 5, tail, 21.0)
+    assert "270 req/s" in text and "p95   95 ms" in text and "errors 3" in text
+    assert "1/3" in text and "gen 21%" in text
+
+
+def test_a_stage_table_is_followed_then_ends():
+    stages = shapes.SHAPES["spike"]
+    assert shapes.total_seconds(stages) == 30
+    assert shapes.stage_at(stages, 0) == stages[0]
+    assert shapes.stage_at(stages, 12).users == 120
+    assert shapes.stage_at(stages, 29.9) == stages[2]
+    assert shapes.stage_at(stages, 30) is None
