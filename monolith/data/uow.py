@@ -4,6 +4,8 @@ Leaving the `with uow:` block without `uow.commit()` rolls back. A read-only uni
 of work keeps the connection in autocommit, so reads cost no BEGIN/COMMIT.
 """
 
+import functools
+
 from plumbing.db import Pool
 
 from .repositories import (
@@ -15,6 +17,9 @@ from .repositories import (
     PaymentRepository,
     ProductRepository,
 )
+
+_REPOSITORIES = ("products", "customers", "orders", "payments", "idempotency", "invoices",
+                 "audit")
 
 
 class UnitOfWork:
@@ -33,15 +38,39 @@ class UnitOfWork:
         if not self._read_only:
             self._conn.autocommit = False
         self._cur = self._conn.cursor()
-        cur = self._cur
-        self.products = ProductRepository(cur)
-        self.customers = CustomerRepository(cur)
-        self.orders = OrderRepository(cur)
-        self.payments = PaymentRepository(cur)
-        self.idempotency = IdempotencyRepository(cur)
-        self.invoices = InvoiceRepository(cur)
-        self.audit = AuditRepository(cur)
+        # A unit of work entered again gets repositories on its new cursor.
+        for name in _REPOSITORIES:
+            self.__dict__.pop(name, None)
         return self
+
+    # Repositories are made when first used: a product read needs one, not seven.
+    @functools.cached_property
+    def products(self) -> ProductRepository:
+        return ProductRepository(self._cur)
+
+    @functools.cached_property
+    def customers(self) -> CustomerRepository:
+        return CustomerRepository(self._cur)
+
+    @functools.cached_property
+    def orders(self) -> OrderRepository:
+        return OrderRepository(self._cur)
+
+    @functools.cached_property
+    def payments(self) -> PaymentRepository:
+        return PaymentRepository(self._cur)
+
+    @functools.cached_property
+    def idempotency(self) -> IdempotencyRepository:
+        return IdempotencyRepository(self._cur)
+
+    @functools.cached_property
+    def invoices(self) -> InvoiceRepository:
+        return InvoiceRepository(self._cur)
+
+    @functools.cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self._cur)
 
     def commit(self) -> None:
         """Make the transaction's writes durable."""
