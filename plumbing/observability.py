@@ -8,6 +8,7 @@ Both architectures pay this per-request cost alike, so it never tilts the compar
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -25,9 +26,11 @@ _CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 
 
 def install(app: Flask, name: str) -> None:
-    """Give every request of `app` (service `name`) an id and an access-log line."""
+    """Give every request of `app` (service `name`) an id and, unless ARCHLAB_ACCESS_LOG
+    is "0", an access-log line (the switch lets an experiment measure what logging costs)."""
     _install_request_ids(app)
-    _install_access_log(app, name)
+    if os.environ.get("ARCHLAB_ACCESS_LOG", "1") != "0":
+        _install_access_log(app, name)
 
 
 def _install_request_ids(app: Flask) -> None:

@@ -12,6 +12,7 @@ from . import csrf, rendering
 from .backend import ShopBackend
 from .rendering import render_error
 from .routes import account, basket, catalogue, checkout, orders
+from .sessions import PageSessions
 
 __all__ = ["create_blueprint", "render_error"]
 
@@ -20,6 +21,7 @@ def create_blueprint(backend: ShopBackend) -> Blueprint:
     """The pages' blueprint (no URL prefix; the API lives under /api) over `backend`."""
     bp = Blueprint("shop", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/shop")
+    bp.record_once(lambda state: setattr(state.app, "session_interface", PageSessions()))
     bp.before_request(csrf.protect)
     # App-wide, because error pages for unknown URLs are rendered outside the blueprint.
     bp.app_context_processor(rendering.layout)
