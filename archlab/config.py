@@ -33,7 +33,12 @@ def project_root() -> Path:
 
 
 def port_base() -> int:
-    """The first port of this stack's block (ARCHLAB_PORT_BASE, default 8000)."""
+    """The first port of this stack's block (ARCHLAB_PORT_BASE, default 8000).
+
+    Keep blocks below 32768 on Linux: above it lies the ephemeral range, where the
+    kernel picks the local ports of outgoing connections, and one of those can hold a
+    stack's port for a moment just when it starts.
+    """
     raw = os.environ.get("ARCHLAB_PORT_BASE", str(DEFAULT_PORT_BASE))
     try:
         base = int(raw)

@@ -1,5 +1,5 @@
 """`archlab bench` end to end: a short real run on both architectures, checked for every
-raw file of docs/results-format.md. Runs at port base 40600, clear of a developer's
+raw file of docs/results-format.md. Runs at port base 29000, clear of a developer's
 stack (8000) and of the other test stacks (18000-31999). No timing is asserted.
 """
 
@@ -11,7 +11,7 @@ import pytest
 from archlab.commands import bench as bench_command
 from archlab.platforms.local import LocalPlatform
 
-PORT_BASE = 40600
+PORT_BASE = 29000
 # Not `arch`: that name is the architecture fixture of tests/conftest.py.
 ARCHITECTURES = ("monolith", "microservices")
 RAW_FILES = ("run.json", "locust.json", "locust_stats.csv", "locust_stats_history.csv",
