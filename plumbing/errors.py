@@ -45,6 +45,8 @@ CODE_BY_HTTP_STATUS = {
 }
 
 RETRY_AFTER_SECONDS = 1
+# Paths answered as JSON for machines; every other path is a page for people.
+API_PREFIXES = ("/api/", "/internal/", "/healthz", "/readyz")
 
 
 class ApiError(Exception):
@@ -78,9 +80,12 @@ def error_response(code: str, message: str, details: dict | None = None,
 def from_domain(exc: DomainError) -> ApiError:
     """The API error for a domain error."""
     code = exc.code if exc.code in STATUS_BY_CODE else "internal_error"
-    if exc.code == "invalid_token":
-        code = "unauthorized"
     return ApiError(code, exc.message, exc.details)
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    """An ApiError, or the API error for a domain error."""
+    return exc if isinstance(exc, ApiError) else from_domain(exc)
 
 
 def install(app: Flask, html_renderer=None) -> None:
@@ -88,8 +93,7 @@ def install(app: Flask, html_renderer=None) -> None:
     page routes (any path outside /api/, /internal/ and the probes) when one is given."""
 
     def render(code: str, message: str, details=None, headers=None, status=None):
-        wants_json = html_renderer is None or request.path.startswith(
-            ("/api/", "/internal/", "/healthz", "/readyz"))
+        wants_json = html_renderer is None or request.path.startswith(API_PREFIXES)
         if wants_json:
             resp = error_response(code, message, details, headers)
             if status is not None:
@@ -118,8 +122,6 @@ def install(app: Flask, html_renderer=None) -> None:
         code = CODE_BY_HTTP_STATUS.get(status, "internal_error" if status >= 500
                                        else "bad_request")
         message = exc.description or exc.name
-        if status == 400 and "JSON" in (exc.description or ""):
-            code, message = "invalid_json", "the request body is not valid JSON"
         headers = {}
         if status == 405 and exc.valid_methods:
             headers["Allow"] = ", ".join(sorted(exc.valid_methods))

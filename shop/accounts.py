@@ -1,5 +1,7 @@
 """Customer login and tokens: the rules both architectures apply to credentials."""
 
+import functools
+
 from shop.errors import InvalidCredentials, InvalidToken
 from shop.passwords import check_password, hash_password
 from shop.tokens import issue_token, verify_token
@@ -8,16 +10,21 @@ ISSUER = "rackshop"
 AUDIENCE = "rackshop-api"
 TOKEN_TTL_SECONDS = 8 * 3600
 
-# Checked when the e-mail is unknown, so a wrong address costs the same scrypt
-# time as a wrong password and does not reveal which customers exist.
-_DUMMY_HASH = hash_password("not-a-password", salt="dummy-salt-0000")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked when the e-mail is unknown, so a wrong address costs the same scrypt time
+    # as a wrong password and does not reveal which customers exist. Made on first use:
+    # it costs a scrypt, which processes that never log anyone in should not pay.
+    return hash_password("not-a-password", salt="dummy-salt-0000")
 
 
 def authenticate(row: tuple[int, str, str, str] | None, password: str) -> tuple[int, str, str]:
     """(id, email, name) of the customer `row` (id, email, name, hash) if the password
     is right; InvalidCredentials otherwise, in the same time whether or not it exists."""
     if row is None:
-        check_password(_DUMMY_HASH, password)
+        check_password(_dummy_hash(), password)
         raise InvalidCredentials("wrong e-mail or password")
     customer_id, email, name, password_hash = row
     if not check_password(password_hash, password):

@@ -59,7 +59,7 @@ class InvalidCredentials(DomainError):
 class InvalidToken(DomainError):
     """A bearer token is missing, forged, expired or meant for someone else."""
 
-    code = "invalid_token"
+    code = "unauthorized"
 
 
 class ServiceUnavailable(DomainError):

@@ -174,6 +174,13 @@ _MAKERS: dict[str, tuple[str, Callable[[random.Random], tuple[str, str, int]]]] 
 
 def generate_products(count: int = PRODUCT_COUNT) -> list[Product]:
     """Return `count` products with ids 1..count, round-robin over the categories."""
+    return list(_products(count))
+
+
+@functools.cache
+def _products(count: int) -> tuple[Product, ...]:
+    # Made once per process: a reseed loads products into several tables (and the
+    # tests reseed before every test), and the result never changes.
     rng = random.Random(SEED)
     products = []
     for product_id in range(1, count + 1):
@@ -192,7 +199,7 @@ def generate_products(count: int = PRODUCT_COUNT) -> list[Product]:
                 initial_stock=INITIAL_STOCK,
             )
         )
-    return products
+    return tuple(products)
 
 
 @dataclass(frozen=True)

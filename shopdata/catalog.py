@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from shop.money import CURRENCY
+
 
 @dataclass(frozen=True)
 class ProductRow:
@@ -11,6 +13,12 @@ class ProductRow:
     category: str
     description: str
     price_cents: int
+
+
+def product_summary(p: ProductRow) -> dict:
+    """The public API's ProductSummary for a product row."""
+    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
+            "price_cents": p.price_cents, "currency": CURRENCY}
 
 
 PRODUCT_COLUMNS = "p.id, p.sku, p.name, p.category, p.description, p.price_cents"

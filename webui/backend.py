@@ -6,6 +6,9 @@ both architectures' backends answer alike and the pages cannot drift apart.
 
 from typing import Protocol
 
+from plumbing.errors import ApiError, as_api_error
+from shop.errors import DomainError
+
 
 class BackendError(Exception):
     """A failure the pages show to people: a contract error code, a message, a status."""
@@ -50,3 +53,13 @@ class ShopBackend(Protocol):
 
     def email_invoice(self, token: str, order_id: int) -> dict:
         """InvoiceEmail: {"order_id", "to", "status": "accepted"}."""
+
+
+def call(fn, *args):
+    """Call into an architecture's code, turning its API and domain errors into the
+    BackendError the pages show."""
+    try:
+        return fn(*args)
+    except (ApiError, DomainError) as exc:
+        err = as_api_error(exc)
+        raise BackendError(err.code, err.message, err.status, err.details) from None

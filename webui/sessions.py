@@ -8,13 +8,13 @@ cookie: measured here, that was a fifth of the cost of a product read.
 from flask import Flask, Request
 from flask.sessions import SecureCookieSessionInterface
 
-NOT_PAGES = ("/api/", "/internal/", "/healthz", "/readyz")
+from plumbing.errors import API_PREFIXES
 
 
 class PageSessions(SecureCookieSessionInterface):
     """The default session interface, opened only for page requests."""
 
     def open_session(self, app: Flask, request: Request):
-        if request.path.startswith(NOT_PAGES):
+        if request.path.startswith(API_PREFIXES):
             return self.make_null_session(app)
         return super().open_session(app, request)

@@ -13,7 +13,7 @@ from flask import abort, request
 from microservices.common.client import ServiceClient
 from microservices.common.security import service_token_key
 from microservices.inventory.repository import StockRepository
-from shopdata.catalog import CatalogQueries
+from shopdata.catalog import CatalogQueries, product_summary
 
 from . import SEARCH_PAGE, floor_app
 
@@ -30,16 +30,14 @@ def catalog_product(product_id: int):
         p = CatalogQueries(cur).get(product_id)
     if p is None:
         abort(404)
-    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-            "description": p.description, "price_cents": p.price_cents}
+    return product_summary(p) | {"description": p.description}
 
 
 @catalog_app.get("/internal/products")
 def catalog_search():
     with catalog_pools.get().connection() as conn, conn.cursor() as cur:
         rows, total = CatalogQueries(cur).search(request.args.get("q"), None, SEARCH_PAGE, 0)
-    return {"items": [{"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-                       "price_cents": p.price_cents} for p in rows], "total": total}
+    return {"items": [product_summary(p) for p in rows], "total": total}
 
 
 @inventory_app.get("/internal/stock/<int:product_id>")

@@ -3,6 +3,7 @@
 from flask import abort, request
 
 from monolith.data.repositories import ProductRepository
+from shopdata.catalog import product_summary
 
 from . import SEARCH_PAGE, floor_app
 
@@ -17,9 +18,8 @@ def product(product_id: int):
     if found is None:
         abort(404)
     p, available = found
-    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-            "description": p.description, "price_cents": p.price_cents,
-            "stock": {"available": available}}
+    return product_summary(p) | {"description": p.description,
+                                 "stock": {"available": available}}
 
 
 @app.get("/api/products")
@@ -28,5 +28,4 @@ def search():
     with pools.get().connection() as conn, conn.cursor() as cur:
         rows, total = ProductRepository(cur).search(request.args.get("q"), None,
                                                     SEARCH_PAGE, 0)
-    return {"items": [{"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-                       "price_cents": p.price_cents} for p in rows], "total": total}
+    return {"items": [product_summary(p) for p in rows], "total": total}

@@ -6,18 +6,11 @@ from microservices.common.app import cursor
 from plumbing.errors import ApiError
 from plumbing.http import int_arg, str_arg
 from shop.catalog import CATEGORIES
-from shop.money import CURRENCY
-from shopdata.catalog import CatalogQueries, ProductRow
+from shopdata.catalog import CatalogQueries, product_summary
 
 bp = Blueprint("catalog", __name__, url_prefix="/internal")
 
 _CATEGORY_SLUGS = {slug for slug, _ in CATEGORIES}
-
-
-def product_summary(p: ProductRow) -> dict:
-    """The public ProductSummary for a product row."""
-    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-            "price_cents": p.price_cents, "currency": CURRENCY}
 
 
 @bp.get("/categories")

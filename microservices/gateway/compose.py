@@ -12,8 +12,6 @@ from flask import copy_current_request_context
 
 from microservices.common.client import Reply, UpstreamUnavailable
 from plumbing.errors import STATUS_BY_CODE, ApiError
-from shop import accounts
-from shop.errors import InvalidToken
 
 from .upstreams import upstreams
 
@@ -57,14 +55,6 @@ def _get(service: str, template: str, *ok: int, **kw) -> dict:
         return _answer(upstreams()[service].get(template, **kw), *(ok or (200,)))
     except UpstreamUnavailable as exc:
         raise _unavailable(exc) from None
-
-
-def customer_id(token: str, key: bytes) -> int:
-    """The customer of a valid customer token (verified here, no call); ApiError 401."""
-    try:
-        return accounts.customer_id_from_token(key, token)
-    except InvalidToken as exc:
-        raise ApiError("unauthorized", exc.message) from None
 
 
 def login(email: str, password: str) -> dict:

@@ -2,8 +2,8 @@
 
 from flask import current_app
 
-from plumbing.errors import ApiError
-from webui.backend import BackendError
+from shop import accounts
+from webui.backend import BackendError, call
 
 from . import compose
 
@@ -14,27 +14,21 @@ NOT_YET = BackendError("service_unavailable", "Ordering is not available in this
 class HttpBackend:
     """ShopBackend over the services, through the gateway's composition functions."""
 
-    def _call(self, fn, *args):
-        try:
-            return fn(*args)
-        except ApiError as exc:
-            raise BackendError(exc.code, exc.message, exc.status, exc.details) from None
-
     def categories(self) -> dict:
-        return self._call(compose.categories)
+        return call(compose.categories)
 
     def search(self, q, category, page, per_page) -> dict:
-        return self._call(compose.search, q, category, page, per_page)
+        return call(compose.search, q, category, page, per_page)
 
     def product(self, product_id) -> dict:
-        return self._call(compose.product, product_id)
+        return call(compose.product, product_id)
 
     def login(self, email, password) -> dict:
-        return self._call(compose.login, email, password)
+        return call(compose.login, email, password)
 
     def _customer(self, token: str) -> int:
-        return self._call(compose.customer_id, token,
-                          current_app.extensions["archlab"]["customer_key"])
+        return call(accounts.customer_id_from_token,
+                    current_app.extensions["archlab"]["customer_key"], token)
 
     # Checkout, orders and invoices join with the orders, payments and invoices services.
     def checkout(self, token, key, items, card) -> dict:

@@ -2,15 +2,9 @@
 
 from shop.catalog import CATEGORIES
 from shop.errors import NotFound
-from shop.money import CURRENCY
+from shopdata.catalog import product_summary
 
 _CATEGORY_SLUGS = {slug for slug, _ in CATEGORIES}
-
-
-def product_summary(p) -> dict:
-    """The API's ProductSummary for a product row."""
-    return {"id": p.id, "sku": p.sku, "name": p.name, "category": p.category,
-            "price_cents": p.price_cents, "currency": CURRENCY}
 
 
 def stock_view(available: int | None) -> dict:

@@ -9,9 +9,9 @@ import logging
 from flask import Blueprint, current_app, g, request, url_for
 
 from monolith.services import accounts, catalog, checkout, invoicing, orders
+from plumbing import http
 from plumbing.errors import ApiError
-from plumbing.http import bearer_token, int_arg, json_body, login_body, str_arg
-from shop.errors import InvalidToken
+from plumbing.http import int_arg, json_body, login_body, str_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger("monolith.api")
@@ -21,10 +21,7 @@ KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 def current_customer() -> int:
     """The customer id of the request's bearer token; 401 otherwise."""
-    try:
-        return accounts.customer_id_from_token(bearer_token(), current_app.config["SECRET_KEY"])
-    except InvalidToken as exc:
-        raise ApiError("unauthorized", exc.message) from None
+    return http.current_customer(current_app.config["SECRET_KEY"])
 
 
 @bp.post("/auth/login")

@@ -3,46 +3,33 @@
 from flask import current_app, g
 
 from monolith.services import accounts, catalog, invoicing, orders
-from plumbing.errors import ApiError, from_domain
-from shop.errors import DomainError
-from webui.backend import BackendError
+from webui.backend import BackendError, call
 
 from . import api
-
-
-def _backend_error(exc: Exception) -> BackendError:
-    err = exc if isinstance(exc, ApiError) else from_domain(exc)
-    return BackendError(err.code, err.message, err.status, err.details)
 
 
 class InProcessBackend:
     """ShopBackend over the monolith's services, in the web process itself."""
 
-    def _call(self, fn, *args):
-        try:
-            return fn(*args)
-        except (ApiError, DomainError) as exc:
-            raise _backend_error(exc) from None
-
     def _customer(self, token: str) -> int:
-        return self._call(accounts.customer_id_from_token, token,
+        return call(accounts.customer_id_from_token, token,
                           current_app.config["SECRET_KEY"])
 
     def categories(self) -> dict:
-        return self._call(catalog.list_categories, g.reader())
+        return call(catalog.list_categories, g.reader())
 
     def search(self, q, category, page, per_page) -> dict:
-        return self._call(catalog.search_products, g.reader(), q, category, page, per_page)
+        return call(catalog.search_products, g.reader(), q, category, page, per_page)
 
     def product(self, product_id) -> dict:
-        return self._call(catalog.get_product, g.reader(), product_id)
+        return call(catalog.get_product, g.reader(), product_id)
 
     def login(self, email, password) -> dict:
-        return self._call(accounts.login, g.reader(), email, password,
+        return call(accounts.login, g.reader(), email, password,
                           current_app.config["SECRET_KEY"])
 
     def checkout(self, token, key, items, card) -> dict:
-        result = self._call(api.purchase, self._customer(token), key,
+        result = call(api.purchase, self._customer(token), key,
                             {"items": items, "card": card})
         if result.status != 201:
             body = result.body
@@ -51,15 +38,15 @@ class InProcessBackend:
         return result.body
 
     def orders(self, token, page, per_page) -> dict:
-        return self._call(orders.list_orders, g.reader(), self._customer(token), page, per_page)
+        return call(orders.list_orders, g.reader(), self._customer(token), page, per_page)
 
     def order(self, token, order_id) -> dict:
-        return self._call(orders.get_order, g.reader(), self._customer(token), order_id)
+        return call(orders.get_order, g.reader(), self._customer(token), order_id)
 
     def invoice(self, token, order_id) -> dict:
-        return self._call(invoicing.get_invoice, g.reader(), self._customer(token), order_id)
+        return call(invoicing.get_invoice, g.reader(), self._customer(token), order_id)
 
     def email_invoice(self, token, order_id) -> dict:
         mailer = current_app.extensions["archlab"]["mailer"]
-        return self._call(invoicing.email_invoice, g.uow(), mailer, self._customer(token),
+        return call(invoicing.email_invoice, g.uow(), mailer, self._customer(token),
                           order_id)

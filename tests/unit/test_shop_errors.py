@@ -20,7 +20,7 @@ from shop.errors import (
         (PaymentDeclined, "payment_declined"),
         (PaymentUnavailable, "payment_unavailable"),
         (InvalidCredentials, "invalid_credentials"),
-        (InvalidToken, "invalid_token"),
+        (InvalidToken, "unauthorized"),
     ],
 )
 def test_error_codes(cls, code):

@@ -77,4 +77,4 @@ def test_wrong_issuer():
 def test_malformed(token):
     with pytest.raises(InvalidToken) as caught:
         verify(token)
-    assert caught.value.code == "invalid_token"
+    assert caught.value.code == "unauthorized"
