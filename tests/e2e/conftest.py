@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from shop.seed import LOADTEST_PASSWORD, generate_customers
@@ -108,9 +108,15 @@ class Shop:
 
     def click_and_wait(self, css: str) -> None:
         """Click something that loads a new page, and wait until it has."""
-        old = self.find("html")
+        # Mark the current document and wait for one without the mark. (Waiting for the
+        # old <html> element to go stale races chromedriver: it sometimes reports the
+        # vanished node as an inspector error instead of a stale element.)
+        self.driver.execute_script("window.__archlabOldPage = true")
         self.find(css).click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(ec.staleness_of(old))
+        # A script may fail while the page is being replaced; that is "not yet".
+        WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,)
+                      ).until(lambda d: d.execute_script(
+            "return !window.__archlabOldPage && document.readyState === 'complete'"))
 
     def wait_for(self, condition, seconds: float = WAIT_SECONDS):
         """Wait until condition(driver) is truthy; return its value."""
