@@ -26,6 +26,11 @@ TEST_CARDS: dict[str, Outcome] = {
     "4000000000000119": Outcome.PROCESSOR_ERROR,
 }
 
+# Approved, but the card processor answers only after its "late" delay, longer than a
+# merchant's timeout: the charge is captured while the caller gives up, the unknown
+# outcome that recovery must resolve without guessing. A test card, not shown to shoppers.
+LATE_ANSWER_CARD = "4000000000000259"
+
 _CARD_KEYS = ("number", "exp_month", "exp_year", "cvc", "holder")
 _NUMBER = re.compile(r"[0-9]{12,19}")
 _CVC = re.compile(r"[0-9]{3,4}")
@@ -111,7 +116,7 @@ def parse_card(raw: Any, today: datetime.date) -> Card:
 
 
 def authorize(card: Card, amount_cents: int) -> Outcome:
-    """Ask the fake processor to charge the card; the answer depends on the number only."""
+    """The card processor's rule: the answer depends on the card number only."""
     # amount_cents is part of the call so callers are written as for a real processor.
     return TEST_CARDS.get(card.number, Outcome.APPROVED)
 
