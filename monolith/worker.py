@@ -1,14 +1,15 @@
-"""The monolith's background worker: retries invoice deliveries left pending.
+"""The monolith's background worker: retries invoice deliveries left pending, and
+settles charge attempts a checkout abandoned (refunds their capture at the card processor).
 
 It runs as its own supervised process (web workers only serve requests), so a
-paused or saturated web process never stops deliveries.
+paused or saturated web process never stops deliveries or refunds.
 """
 
 import logging
 import os
-import signal
 import threading
 
+from cardprocessor.client import CardProcessor, processor_from_env
 from monolith.data.uow import UnitOfWork
 from monolith.services.invoicing import (
     deliver,
@@ -16,7 +17,9 @@ from monolith.services.invoicing import (
     mailer_from_config,
     printer_from_config,
 )
-from plumbing.db import BROKEN, Pool, PoolTimeout
+from monolith.services.payments import settle_abandoned_charges
+from plumbing.db import Pool
+from plumbing.worker import run_forever
 
 log = logging.getLogger("monolith.worker")
 
@@ -33,27 +36,38 @@ def run_once(pool: Pool, printer, mailer) -> int:
     return delivered
 
 
+def sweep_once(pool: Pool, processor: CardProcessor,
+               stop: threading.Event | None = None) -> dict[str, int]:
+    """Settle abandoned charge attempts, batch after batch while batches come back full
+    (after a processor outage there may be many); how many ended in each status."""
+    total: dict[str, int] = {}
+    while stop is None or not stop.is_set():
+        settled = settle_abandoned_charges(UnitOfWork(pool), processor, BATCH)
+        for status, n in settled.items():
+            total[status] = total.get(status, 0) + n
+        if sum(settled.values()) < BATCH:
+            return total
+    return total
+
+
 def main() -> None:
-    """Poll for due invoices until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s monolith-worker %(levelname)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    """Deliver due invoices and settle abandoned charges until SIGTERM or SIGINT."""
     pool = Pool(os.environ["DATABASE_URL"], 1, application_name="monolith-worker")
     printer = printer_from_config(os.environ.get("MONOLITH_PRINTER", "spool"))
     mailer = mailer_from_config(os.environ.get("MONOLITH_MAILER", "mailbox"))
-    log.info("started")
-    while not stop.is_set():
-        try:
-            n = run_once(pool, printer, mailer)
-            if n:
-                log.info("delivered %d pending invoice(s)", n)
-        except (PoolTimeout, *BROKEN) as exc:
-            log.warning("database unavailable (%s); retrying", exc)
-        stop.wait(POLL_SECONDS)
+    # One thread, one call at a time: one connection to the processor is enough.
+    processor = processor_from_env(maxsize=1)
+
+    def one_round(stop: threading.Event) -> None:
+        n = run_once(pool, printer, mailer)
+        if n:
+            log.info("delivered %d pending invoice(s)", n)
+        settled = sweep_once(pool, processor, stop)
+        if settled:
+            log.info("settled abandoned charge attempts: %s", settled)
+
+    run_forever("monolith-worker", one_round, POLL_SECONDS)
     pool.close()
-    log.info("stopped")
 
 
 if __name__ == "__main__":

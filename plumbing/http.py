@@ -1,5 +1,6 @@
 """Request parsing shared by the public API of both architectures: JSON bodies,
-query integers and bearer tokens, each failing with the contract's error codes."""
+query integers, bearer tokens and idempotency keys, each failing with the contract's
+error codes."""
 
 import hmac
 
@@ -9,6 +10,10 @@ from shop import accounts
 from shop.errors import InvalidToken
 
 from .errors import ApiError
+
+# An Idempotency-Key is 1-200 printable ASCII characters, space excluded.
+KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+KEY_MAX = 200
 
 
 def json_body():
@@ -85,6 +90,19 @@ def str_arg(name: str, max_length: int) -> str | None:
         raise ApiError("validation_error", f"'{name}' holds characters that are not allowed",
                        {"field": name})
     return raw
+
+
+def idempotency_key() -> str:
+    """The request's Idempotency-Key header (1-200 printable ASCII characters); 422 when
+    it is missing or malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise ApiError("idempotency_key_required", "the Idempotency-Key header is required",
+                       {"field": "Idempotency-Key"})
+    if not 1 <= len(key) <= KEY_MAX or not set(key) <= KEY_CHARS:
+        raise ApiError("validation_error", "the Idempotency-Key must be 1-200 printable "
+                       "ASCII characters", {"field": "Idempotency-Key"})
+    return key
 
 
 def bearer_token() -> str:

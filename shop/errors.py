@@ -50,6 +50,26 @@ class PaymentUnavailable(DomainError):
     code = "payment_unavailable"
 
 
+class InProgress(DomainError):
+    """A request with the same idempotency key is still running; the client retries later."""
+
+    code = "in_progress"
+
+    def __init__(self, message: str = "a request with this Idempotency-Key is still running;"
+                 " retry shortly", details: dict | None = None) -> None:
+        super().__init__(message, details)
+
+
+class KeyMismatch(DomainError):
+    """The idempotency key was used before for a different request."""
+
+    code = "idempotency_key_mismatch"
+
+    def __init__(self, message: str = "this Idempotency-Key was used for a different request",
+                 details: dict | None = None) -> None:
+        super().__init__(message, details)
+
+
 class InvalidCredentials(DomainError):
     """Login failed: unknown e-mail or wrong password (deliberately not said which)."""
 

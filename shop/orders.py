@@ -1,5 +1,7 @@
 """Order lines: validating an untrusted basket and pricing it."""
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -134,3 +136,10 @@ def price_order(lines: list[OrderLine], products: Mapping[int, ProductLike]) -> 
     # VAT is computed once on the subtotal, not per line, so rounding happens once.
     subtotal = sum(line.line_total_cents for line in priced)
     return PricedOrder(lines=tuple(priced), totals=totals(subtotal))
+
+
+def request_fingerprint(body: Any) -> str:
+    """A stable hash of a checkout request body, to tell a replay of it from its key
+    reused for another request."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()

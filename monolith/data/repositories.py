@@ -149,10 +149,50 @@ class PaymentRepository:
     def __init__(self, cur):
         self.cur = cur
 
-    def capture(self, order_id: int, amount_cents: int, card_last4: str) -> None:
-        """Record a captured payment for an order."""
-        self.cur.execute("INSERT INTO payments (order_id, status, amount_cents, card_last4)"
-                         " VALUES (%s, 'captured', %s, %s)", (order_id, amount_cents, card_last4))
+    def capture(self, order_id: int, amount_cents: int, card_last4: str,
+                reference: str) -> None:
+        """Record a payment the card processor captured under `reference` for an order."""
+        self.cur.execute(
+            "INSERT INTO payments (order_id, status, amount_cents, card_last4, reference)"
+            " VALUES (%s, 'captured', %s, %s, %s)",
+            (order_id, amount_cents, card_last4, reference))
+
+
+class ChargeAttemptRepository:
+    """Charge attempts: one row per reference sent (or about to be sent) to the card
+    processor, so no capture is ever left without the shop knowing of it."""
+
+    def __init__(self, cur):
+        self.cur = cur
+
+    def start(self, reference: str, customer_id: int) -> None:
+        """Record an attempt about to charge under `reference`."""
+        self.cur.execute("INSERT INTO charge_attempts (reference, customer_id, status)"
+                         " VALUES (%s, %s, 'started')", (reference, customer_id))
+
+    def lock(self, reference: str) -> str | None:
+        """An attempt's status, its row locked until the transaction ends; None if unknown."""
+        self.cur.execute("SELECT status FROM charge_attempts WHERE reference = %s FOR UPDATE",
+                         (reference,))
+        row = self.cur.fetchone()
+        return row[0] if row else None
+
+    def finish(self, reference: str, status: str, order_id: int | None = None) -> None:
+        """Record an attempt's final status (and the order its capture paid for)."""
+        self.cur.execute("UPDATE charge_attempts SET status = %s, order_id = %s,"
+                         " updated_at = now() WHERE reference = %s",
+                         (status, order_id, reference))
+
+    def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
+        """Lock up to `limit` attempts still 'started' after `older_than_seconds`, oldest
+        first. A checkout still running holds its attempt's row lock, so SKIP LOCKED passes
+        over it (and over attempts another sweeper has claimed)."""
+        self.cur.execute(
+            "SELECT reference FROM charge_attempts WHERE status = 'started'"
+            " AND created_at < now() - make_interval(secs => %s)"
+            " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (older_than_seconds, limit))
+        return [r[0] for r in self.cur.fetchall()]
 
 
 class IdempotencyRepository:
@@ -244,6 +284,11 @@ class AuditRepository:
 
     def __init__(self, cur):
         self.cur = cur
+
+    def payment_references(self) -> list[str]:
+        """The processor reference of every captured payment."""
+        self.cur.execute("SELECT reference FROM payments WHERE status = 'captured'")
+        return [r[0] for r in self.cur.fetchall()]
 
     def figures(self) -> dict:
         """Counts of orders, payments, keys and invoices (stock comes from products)."""

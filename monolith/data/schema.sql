@@ -60,15 +60,35 @@ CREATE TABLE IF NOT EXISTS order_lines (
     PRIMARY KEY (order_id, product_id)
 );
 
+-- `reference` is the charge's merchant reference at the card processor: the audit
+-- reconciles the two records by it.
 CREATE TABLE IF NOT EXISTS payments (
     id           bigserial PRIMARY KEY,
     order_id     bigint NOT NULL REFERENCES orders (id),
     status       text NOT NULL CHECK (status IN ('captured')),
     amount_cents bigint NOT NULL,
     card_last4   text NOT NULL,
+    reference    text NOT NULL UNIQUE,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS payments_order ON payments (order_id);
+
+-- One row per charge the checkout sends to the card processor, committed before the
+-- charge goes out and locked by the checkout's transaction while it runs. A capture is
+-- either committed with its order ('captured', order_id) or, when that transaction
+-- never commits (a timeout, a crash), the row stays 'started' and the worker settles it
+-- at the processor: refunds the capture, or leaves a tombstone ('void').
+CREATE TABLE IF NOT EXISTS charge_attempts (
+    reference   text PRIMARY KEY,
+    customer_id integer NOT NULL REFERENCES customers (id),
+    status      text NOT NULL
+                CHECK (status IN ('started', 'captured', 'declined', 'refunded', 'void')),
+    order_id    bigint REFERENCES orders (id),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS charge_attempts_started ON charge_attempts (created_at)
+    WHERE status = 'started';
 
 -- Keys are scoped per customer and written in the same transaction as the order;
 -- only final outcomes are stored, so only final outcomes are replayed.

@@ -5,8 +5,8 @@ from functools import partial
 from shopdata.seed import load_catalogue, load_customers, load_stock
 from shopdata.seed import reseed as load
 
-TABLES = ("mailbox", "print_spool", "invoices", "idempotency_keys", "payments",
-          "order_lines", "orders", "stock", "customers", "products", "categories")
+TABLES = ("mailbox", "print_spool", "invoices", "idempotency_keys", "charge_attempts",
+          "payments", "order_lines", "orders", "stock", "customers", "products", "categories")
 
 
 def reseed(dsn: str) -> None:

@@ -2,22 +2,38 @@
 
 import datetime
 
-from shop.errors import NotFound, ValidationError
+from cardprocessor.client import CardProcessor, ProcessorUnavailable
+from shop.errors import NotFound, ServiceUnavailable, ValidationError
 from shop.numbers import whole_number
 
+from .payments import processor_figures
 
-def audit_figures(uow) -> dict:
-    """The raw figures behind the invariants; verdicts are computed by `archlab audit`."""
+
+def audit_figures(uow, processor: CardProcessor) -> dict:
+    """The raw figures behind the invariants, the payments reconciled with the card
+    processor's record; verdicts are computed by `archlab audit`."""
     with uow:
         stock = uow.products.stock_levels()
         figures = uow.audit.figures()
+        references = uow.audit.payment_references()
+    # After the shop's own figures: see processor_figures for why this order.
+    try:
+        charges = processor.charges()
+    except ProcessorUnavailable:
+        raise ServiceUnavailable("the card processor is unavailable; retry shortly") from None
     return {
         "architecture": "monolith",
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
         # The monolith checks out in one transaction: nothing is ever reserved.
         "stock": [{"product_id": pid, "initial": initial, "available": available,
                    "reserved": 0, "sold": sold} for pid, initial, available, sold in stock],
-        **figures,
+        "orders": figures["orders"],
+        "payments": figures["payments"],
+        "processor": processor_figures(references, charges),
+        # Nor is stock ever held for an undecided order.
+        "reservations": {"held": 0, "held_units": 0, "held_for_final_orders": 0},
+        "idempotency": figures["idempotency"],
+        "invoices": figures["invoices"],
     }
 
 

@@ -15,7 +15,7 @@ def _admin_only():
 
 @bp.get("/audit")
 def audit():
-    return admin.audit_figures(g.reader())
+    return admin.audit_figures(g.reader(), g.processor())
 
 
 @bp.put("/products/<int:product_id>/stock")

@@ -4,19 +4,14 @@ Domain errors become contract errors in plumbing.errors; nothing here knows SQL.
 """
 
 import datetime
-import logging
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, url_for
 
 from monolith.services import accounts, catalog, checkout, invoicing, orders
 from plumbing import http
-from plumbing.errors import ApiError
-from plumbing.http import int_arg, json_body, login_body, str_arg
+from plumbing.http import idempotency_key, int_arg, json_body, login_body, str_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-log = logging.getLogger("monolith.api")
-
-KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 
 def current_customer() -> int:
@@ -51,48 +46,14 @@ def product(product_id: int):
 @bp.post("/orders")
 def create_order():
     customer_id = current_customer()
-    result = purchase(customer_id, idempotency_key(), json_body())
+    key, body = idempotency_key(), json_body()
+    ext = current_app.extensions["archlab"]
+    result = checkout.purchase(g.uow(), g.processor(), ext["printer"], ext["mailer"],
+                               customer_id, key, body, today=datetime.date.today())
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.status == 201:
         headers["Location"] = url_for("api.order", order_id=result.body["id"])
     return result.body, result.status, headers
-
-
-def purchase(customer_id: int, key: str, body) -> checkout.CheckoutResult:
-    """Check out, then deliver the invoice (best effort) - for the API and the pages."""
-    try:
-        result = checkout.checkout(g.uow(), customer_id, key, body,
-                                   today=datetime.date.today())
-    except checkout.InProgress:
-        raise ApiError("in_progress", "a request with this Idempotency-Key is still "
-                       "running; retry shortly") from None
-    except checkout.KeyMismatch:
-        raise ApiError("idempotency_key_mismatch", "this Idempotency-Key was used for "
-                       "a different request") from None
-    if result.status == 201 and not result.replayed:
-        deliver_invoice(result.body["id"])
-    return result
-
-
-def idempotency_key() -> str:
-    """The request's Idempotency-Key header (1-200 printable ASCII characters)."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        raise ApiError("idempotency_key_required", "the Idempotency-Key header is required",
-                       {"field": "Idempotency-Key"})
-    if not 1 <= len(key) <= 200 or not set(key) <= KEY_CHARS:
-        raise ApiError("validation_error", "the Idempotency-Key must be 1-200 printable "
-                       "ASCII characters", {"field": "Idempotency-Key"})
-    return key
-
-
-def deliver_invoice(order_id: int) -> None:
-    """Best effort right after the purchase; the worker retries whatever stays pending."""
-    ext = current_app.extensions["archlab"]
-    try:
-        invoicing.deliver(g.uow(), ext["printer"], ext["mailer"], order_id)
-    except Exception:  # the purchase already committed: never fail it over an invoice
-        log.exception("invoice delivery for order %s failed; the worker will retry", order_id)
 
 
 @bp.get("/orders")

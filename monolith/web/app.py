@@ -2,9 +2,12 @@
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 
 from flask import Flask, g
 
+from cardprocessor.client import CardProcessor, processor_from_env
 from monolith.data.uow import UnitOfWork
 from monolith.services.invoicing import mailer_from_config, printer_from_config
 from plumbing import errors, observability
@@ -15,6 +18,26 @@ from . import admin, api, probes
 from .ui_backend import InProcessBackend
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class ProcessorHolder:
+    """One card processor client per process, made on first use: gunicorn imports the app
+    and then forks, and a client's open connections must never be shared across a fork."""
+
+    def __init__(self, make: Callable[[], CardProcessor]):
+        self._make = make
+        self._client: CardProcessor | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> CardProcessor:
+        """The card processor client of the current process."""
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._client = self._make()
+                    self._pid = os.getpid()
+        return self._client
 
 
 def config_from_env() -> dict:
@@ -47,6 +70,9 @@ def create_app(config: dict | None = None) -> Flask:
     pools = PoolHolder(app.config["DATABASE_URL"], app.config["POOL_SIZE"], "monolith")
     app.extensions["archlab"] = {
         "pools": pools,
+        # As many connections to the processor as serving threads, like the database pool.
+        "processor": ProcessorHolder(
+            lambda: processor_from_env(maxsize=app.config["POOL_SIZE"])),
         "printer": printer_from_config(app.config["PRINTER"]),
         "mailer": mailer_from_config(app.config["MAILER"]),
     }
@@ -58,6 +84,8 @@ def create_app(config: dict | None = None) -> Flask:
         g.uow = lambda: UnitOfWork(pool)
         g.reader = lambda: UnitOfWork(pool, read_only=True)
         g.pool = pool
+        # A factory too: the client is made on first use, by a request that needs it.
+        g.processor = app.extensions["archlab"]["processor"].get
 
     errors.install(app, html_renderer=render_error)
     observability.install(app, "monolith")

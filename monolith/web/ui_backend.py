@@ -1,11 +1,11 @@
 """The pages' backend in the monolith: straight calls into its service layer."""
 
+import datetime
+
 from flask import current_app, g
 
-from monolith.services import accounts, catalog, invoicing, orders
+from monolith.services import accounts, catalog, checkout, invoicing, orders
 from webui.backend import BackendError, call
-
-from . import api
 
 
 class InProcessBackend:
@@ -29,8 +29,10 @@ class InProcessBackend:
                           current_app.config["SECRET_KEY"])
 
     def checkout(self, token, key, items, card) -> dict:
-        result = call(api.purchase, self._customer(token), key,
-                            {"items": items, "card": card})
+        ext = current_app.extensions["archlab"]
+        result = call(lambda: checkout.purchase(
+            g.uow(), g.processor(), ext["printer"], ext["mailer"], self._customer(token), key,
+            {"items": items, "card": card}, today=datetime.date.today()))
         if result.status != 201:
             body = result.body
             raise BackendError(body["error"], body["message"], result.status,

@@ -1,5 +1,6 @@
 """The monolith's data tier on real PostgreSQL: repositories, unit of work, the
-database's own guards, and the worker that retries invoice deliveries."""
+database's own guards, charge attempts and their sweep, and the worker that retries
+invoice deliveries and settles abandoned charges (against an in-memory processor)."""
 
 import datetime
 
@@ -10,9 +11,11 @@ from archlab.config import project_root
 from archlab.db import apply_sql, start_database
 from monolith.data.seed import reseed
 from monolith.data.uow import UnitOfWork
-from monolith.services import checkout, invoicing
-from monolith.worker import run_once
+from monolith.services import checkout, invoicing, payments
+from monolith.worker import run_once, sweep_once
 from plumbing.db import Pool, PoolTimeout
+from shop.errors import PaymentUnavailable
+from tests.unit.fakes import FakeCardProcessor
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,9 +44,26 @@ def pool(dsn):
     p.close()
 
 
-def buy(pool, key="k1", customer=1, items=None):
+def buy(pool, key="k1", customer=1, items=None, processor=None):
     body = {"items": items or [{"product_id": 1, "quantity": 2}], "card": CARD}
-    return checkout.checkout(UnitOfWork(pool), customer, key, body, today=TODAY)
+    return checkout.checkout(UnitOfWork(pool), processor or FakeCardProcessor(), customer,
+                             key, body, today=TODAY)
+
+
+def sql(pool, statement, params=()):
+    """Run one statement in autocommit; its rows, if it returns any."""
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else None
+
+
+def attempt_statuses(pool) -> list[str]:
+    return [r[0] for r in sql(pool, "SELECT status FROM charge_attempts ORDER BY created_at")]
+
+
+def age_attempts(pool) -> None:
+    """Make every attempt old enough for the sweep."""
+    sql(pool, "UPDATE charge_attempts SET created_at = now() - interval '1 minute'")
 
 
 def test_search_matches_every_word_and_pages(pool):
@@ -91,10 +111,15 @@ def test_checkout_commits_everything_together(pool):
         assert uow.orders.get(order_id, 2) is None
         assert uow.products.get_with_stock(7)[1] == 1_000_000 - 3
         figures = uow.audit.figures()
+        references = uow.audit.payment_references()
     assert figures["payments"] == {"captured": 1, "captured_total_cents": order.total_cents,
                                    "without_order": 0, "paid_orders_not_matched": 0}
     assert figures["idempotency"] == {"keys": 1, "keys_with_order": 1, "orders_without_key": 0}
     assert figures["invoices"]["pending"] == 1
+    # The payment and its attempt carry the same reference, committed with the order.
+    assert sql(pool, "SELECT reference, status, order_id FROM charge_attempts") == [
+        (references[0], "captured", order_id)]
+    assert references[0].startswith(payments.REFERENCE_PREFIX)
 
 
 def test_worker_delivers_what_stayed_pending(pool):
@@ -108,6 +133,109 @@ def test_worker_delivers_what_stayed_pending(pool):
         assert uow.orders.get(order_id).invoice_status == "emailed"
         assert uow.invoices.attempts(order_id) == 2
     assert run_once(pool, invoicing.SpoolPrinter(), invoicing.MailboxMailer()) == 0
+
+
+def test_a_payment_reference_is_unique(pool):
+    order_id = buy(pool).body["id"]
+    [(reference,)] = sql(pool, "SELECT reference FROM payments")
+    with UnitOfWork(pool) as uow:
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            uow.payments.capture(order_id, 1, "4242", reference)
+
+
+def test_an_attempt_status_outside_the_list_is_refused(pool):
+    with UnitOfWork(pool) as uow:
+        uow.charges.start("rackshop-mono-x", 1)
+        with pytest.raises(psycopg2.errors.CheckViolation):
+            uow.charges.finish("rackshop-mono-x", "lost")
+
+
+def test_the_attempt_is_committed_and_locked_while_the_charge_runs(pool):
+    seen = {}
+
+    class Watching(FakeCardProcessor):
+        """Looks at the attempt from another connection while the charge is out."""
+
+        def charge(self, reference, amount_cents, card):
+            with UnitOfWork(pool) as other:
+                other.charges.cur.execute(
+                    "SELECT status FROM charge_attempts WHERE reference = %s", (reference,))
+                seen["status"] = other.charges.cur.fetchone()
+                seen["claimed"] = other.charges.claim_abandoned(0, 10)
+            return super().charge(reference, amount_cents, card)
+
+    assert buy(pool, processor=Watching()).status == 201
+    # Committed before the charge went out, and skipped by a sweep while its checkout runs.
+    assert seen == {"status": ("started",), "claimed": []}
+    assert attempt_statuses(pool) == ["captured"]
+
+
+def test_a_rolled_back_checkout_leaves_its_attempt_started(pool):
+    processor = FakeCardProcessor()
+    processor.script.append("failed")
+    with pytest.raises(PaymentUnavailable):
+        buy(pool, processor=processor)
+    assert attempt_statuses(pool) == ["started"]
+    assert sql(pool, "SELECT count(*) FROM orders")[0][0] == 0
+    assert sql(pool, "SELECT count(*) FROM idempotency_keys")[0][0] == 0
+
+
+def test_autocommitted_only_before_the_transaction_begins(pool):
+    with UnitOfWork(pool) as uow:
+        with uow.autocommitted():
+            uow.charges.start("rackshop-mono-kept", 1)
+        uow.charges.start("rackshop-mono-rolled-back", 1)
+        with pytest.raises(RuntimeError), uow.autocommitted():
+            pass
+    assert [r[0] for r in sql(pool, "SELECT reference FROM charge_attempts")] == [
+        "rackshop-mono-kept"]
+
+
+def test_the_sweep_skips_attempts_another_transaction_holds(pool, dsn):
+    with UnitOfWork(pool) as uow:
+        with uow.autocommitted():
+            uow.charges.start("rackshop-mono-held", 1)
+            uow.charges.start("rackshop-mono-free", 1)
+            uow.charges.start("rackshop-mono-young", 1)
+    sql(pool, "UPDATE charge_attempts SET created_at = now() - interval '1 minute'"
+              " WHERE reference <> 'rackshop-mono-young'")
+    holder = psycopg2.connect(dsn)
+    try:
+        with holder.cursor() as cur:  # a transaction, as a running checkout's
+            cur.execute("SELECT status FROM charge_attempts WHERE reference = %s FOR UPDATE",
+                        ("rackshop-mono-held",))
+            with UnitOfWork(pool) as uow:
+                assert uow.charges.claim_abandoned(10, 10) == ["rackshop-mono-free"]
+        holder.rollback()
+        with UnitOfWork(pool) as uow:
+            assert sorted(uow.charges.claim_abandoned(10, 10)) == [
+                "rackshop-mono-free", "rackshop-mono-held"]
+            # Claimed rows are locked in turn: a second sweeper passes over them.
+            with UnitOfWork(pool) as second:
+                assert second.charges.claim_abandoned(10, 10) == []
+    finally:
+        holder.close()
+
+
+def test_worker_refunds_a_capture_whose_checkout_never_committed(pool):
+    processor = FakeCardProcessor()
+    processor.script.extend(["unknown", "lost"])
+    for key in ("k1", "k2"):
+        with pytest.raises(PaymentUnavailable):
+            buy(pool, key=key, processor=processor)
+    assert sweep_once(pool, processor) == {}  # too young yet
+    age_attempts(pool)
+
+    assert sweep_once(pool, processor) == {"refunded": 1, "void": 1}
+    assert sorted(attempt_statuses(pool)) == ["refunded", "void"]
+    assert sorted(c.status for c in processor.charges()) == ["refunded", "voided"]
+    assert sweep_once(pool, processor) == {}
+
+
+def test_reseed_empties_the_charge_attempts(pool, dsn):
+    buy(pool)
+    reseed(dsn)
+    assert sql(pool, "SELECT count(*) FROM charge_attempts")[0][0] == 0
 
 
 def test_pool_waits_then_gives_up(pool):

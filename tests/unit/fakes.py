@@ -1,17 +1,24 @@
-"""In-memory stand-ins for monolith/data: a fake unit of work over plain Python tables.
+"""In-memory stand-ins for monolith/data and the card processor: a fake unit of work
+over plain Python tables, and a fake processor with scripted outcomes.
 
 Each fake repository has the method names, signatures and return shapes of its real
 counterpart in monolith/data/repositories.py, so the services run against them
 unchanged. The tables live in one FakeDatabase that tests set up and inspect; leaving
 a `with uow:` block without `uow.commit()` restores them, as a rollback would.
+FakeCardProcessor keeps cardprocessor.client.CardProcessor's interface and the
+simulator's rules (idempotent by reference, tombstones), without HTTP.
 """
 
+import contextlib
 import copy
 import datetime
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
+from cardprocessor.client import Charge, ChargeFailed, OutcomeUnknown, ProcessorUnavailable
 from monolith.data.repositories import OrderRow, SavedOutcome
+from shop.cards import LATE_ANSWER_CARD, Card, Outcome, authorize
 from shop.catalog import CATEGORIES
 from shop.orders import PricedOrder
 from shopdata.catalog import ProductRow
@@ -34,6 +41,7 @@ class Tables:
     customers: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)
     orders: dict[int, dict] = field(default_factory=dict)
     payments: list[dict] = field(default_factory=list)
+    charge_attempts: dict[str, dict] = field(default_factory=dict)
     idempotency_keys: dict[tuple[int, str], dict] = field(default_factory=dict)
     invoices: dict[int, dict] = field(default_factory=dict)
     print_spool: list[dict] = field(default_factory=list)
@@ -51,6 +59,8 @@ class FakeDatabase:
     held_keys: set[tuple[int, str]] = field(default_factory=set)
     # Invoices another worker has locked (SKIP LOCKED passes over them).
     locked_invoices: set[int] = field(default_factory=set)
+    # Charge attempts whose row lock another transaction holds (a running checkout).
+    locked_attempts: set[str] = field(default_factory=set)
 
     def add_product(self, product_id: int, price_cents: int, available: int, *,
                     category: str = "servers", name: str | None = None,
@@ -94,6 +104,11 @@ class FakeProductRepository:
     def get(self, product_id: int) -> ProductRow | None:
         """A product, or None."""
         return self.db.tables.products.get(product_id)
+
+    def by_ids(self, product_ids: list[int]) -> list[ProductRow]:
+        """The products with these ids that exist, by id."""
+        products = self.db.tables.products
+        return [products[pid] for pid in sorted(set(product_ids)) if pid in products]
 
     def get_with_stock(self, product_id: int) -> tuple[ProductRow, int] | None:
         """A product and its available units, or None."""
@@ -201,11 +216,52 @@ class FakePaymentRepository:
     def __init__(self, db: FakeDatabase):
         self.db = db
 
-    def capture(self, order_id: int, amount_cents: int, card_last4: str) -> None:
-        """Record a captured payment for an order."""
-        self.db.tables.payments.append({"order_id": order_id, "status": "captured",
-                                        "amount_cents": amount_cents,
-                                        "card_last4": card_last4})
+    def capture(self, order_id: int, amount_cents: int, card_last4: str,
+                reference: str) -> None:
+        """Record a payment the card processor captured under `reference` for an order."""
+        payments = self.db.tables.payments
+        if any(p["reference"] == reference for p in payments):
+            raise IntegrityError(f"duplicate payment reference {reference}")
+        payments.append({"order_id": order_id, "status": "captured",
+                         "amount_cents": amount_cents, "card_last4": card_last4,
+                         "reference": reference})
+
+
+class FakeChargeAttemptRepository:
+    """Charge attempts, one per reference sent (or about to be sent) to the processor."""
+
+    def __init__(self, db: FakeDatabase):
+        self.db = db
+
+    def start(self, reference: str, customer_id: int) -> None:
+        """Record an attempt about to charge under `reference`."""
+        attempts = self.db.tables.charge_attempts
+        if reference in attempts:
+            raise IntegrityError(f"duplicate charge attempt {reference}")
+        attempts[reference] = {"customer_id": customer_id, "status": "started",
+                               "order_id": None, "created_at": self.db.now,
+                               "updated_at": self.db.now}
+
+    def lock(self, reference: str) -> str | None:
+        """An attempt's status (its row lock is the test's to model); None if unknown."""
+        attempt = self.db.tables.charge_attempts.get(reference)
+        return attempt["status"] if attempt else None
+
+    def finish(self, reference: str, status: str, order_id: int | None = None) -> None:
+        """Record an attempt's final status (and the order its capture paid for)."""
+        attempt = self.db.tables.charge_attempts.get(reference)
+        if attempt is not None:
+            attempt.update(status=status, order_id=order_id, updated_at=self.db.now)
+
+    def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
+        """Up to `limit` attempts still 'started' after `older_than_seconds`, oldest first,
+        passing over those another transaction holds."""
+        cutoff = self.db.now - datetime.timedelta(seconds=older_than_seconds)
+        found = sorted((a["created_at"], ref)
+                       for ref, a in self.db.tables.charge_attempts.items()
+                       if a["status"] == "started" and a["created_at"] < cutoff
+                       and ref not in self.db.locked_attempts)
+        return [ref for _, ref in found[:limit]]
 
 
 class FakeIdempotencyRepository:
@@ -301,6 +357,10 @@ class FakeAuditRepository:
     def __init__(self, db: FakeDatabase):
         self.db = db
 
+    def payment_references(self) -> list[str]:
+        """The processor reference of every captured payment."""
+        return [p["reference"] for p in self.db.tables.payments if p["status"] == "captured"]
+
     def figures(self) -> dict:
         """Counts of orders, payments, keys and invoices (stock comes from products)."""
         t = self.db.tables
@@ -344,11 +404,13 @@ class FakeUnitOfWork:
         self.db = db if db is not None else FakeDatabase()
         self.entered = 0
         self.commits = 0
+        self.autocommits = 0
         self._snapshot: Tables | None = None
         self.products = FakeProductRepository(self.db)
         self.customers = FakeCustomerRepository(self.db)
         self.orders = FakeOrderRepository(self.db)
         self.payments = FakePaymentRepository(self.db)
+        self.charges = FakeChargeAttemptRepository(self.db)
         self.idempotency = FakeIdempotencyRepository(self.db)
         self.invoices = FakeInvoiceRepository(self.db)
         self.audit = FakeAuditRepository(self.db)
@@ -359,6 +421,17 @@ class FakeUnitOfWork:
         self.entered += 1
         self._snapshot = copy.deepcopy(self.db.tables)
         return self
+
+    @contextlib.contextmanager
+    def autocommitted(self) -> Iterator["FakeUnitOfWork"]:
+        """Keep the block's writes at once, before the transaction begins."""
+        if self.db.tables != self._snapshot:
+            raise RuntimeError("the transaction has already begun")
+        try:
+            yield self
+        finally:
+            self.autocommits += 1
+            self._snapshot = copy.deepcopy(self.db.tables)
 
     def commit(self) -> None:
         """Make the transaction's writes durable."""
@@ -376,3 +449,95 @@ class FakeUnitOfWork:
         self.rollback()
         self._snapshot = None
         return False
+
+
+class FakeCardProcessor:
+    """The card processor in memory, with CardProcessor's interface.
+
+    Without a script a charge follows the simulator's test cards (shop.cards): captured,
+    declined, ChargeFailed for the processor-error card, and for the late card a capture
+    whose answer never arrives (OutcomeUnknown). `script` overrides that, one outcome per
+    charge: "captured", "declined", "failed" (ChargeFailed, nothing recorded), "unknown"
+    (captured, then OutcomeUnknown), "lost" (OutcomeUnknown, nothing recorded - the
+    request is still on its way; `arrive` delivers it later) or "voided" (the reference
+    was voided before the request arrived). `down` makes every call fail as an
+    unreachable processor does.
+    """
+
+    def __init__(self):
+        self.records: dict[str, Charge] = {}
+        self.script: list[str] = []
+        self.down = False
+        self.calls: list[tuple[str, str]] = []
+        self.in_flight: dict[str, tuple[int, Card]] = {}
+
+    def charge(self, reference: str, amount_cents: int, card: Card) -> Charge:
+        """Charge `card` once for `reference` (a replay answers the first record)."""
+        self.calls.append(("charge", reference))
+        if self.down:
+            raise ChargeFailed("card processor not reached")
+        if self.script:
+            outcome = self.script.pop(0)
+        elif card.number == LATE_ANSWER_CARD:
+            outcome = "unknown"
+        else:
+            outcome = {Outcome.APPROVED: "captured", Outcome.DECLINED: "declined",
+                       Outcome.PROCESSOR_ERROR: "failed"}[authorize(card, amount_cents)]
+        if outcome == "failed":
+            raise ChargeFailed("processor_error: the card processor failed")
+        if outcome == "lost":
+            self.in_flight[reference] = (amount_cents, card)
+            raise OutcomeUnknown(f"charge {reference!r}: read timeout")
+        if outcome == "voided":
+            self.records.setdefault(reference, Charge(reference, "voided", 0, ""))
+        status = "declined" if outcome == "declined" else "captured"
+        charge = self._record(reference, status, amount_cents, card.number[-4:])
+        if outcome == "unknown":
+            raise OutcomeUnknown(f"charge {reference!r}: read timeout")
+        return charge
+
+    def arrive(self, reference: str) -> Charge:
+        """A "lost" charge request reaches the processor at last."""
+        amount_cents, card = self.in_flight.pop(reference)
+        return self._record(reference, "captured", amount_cents, card.number[-4:])
+
+    def refund(self, reference: str) -> Charge:
+        """Refund a captured charge; void a reference never charged (a tombstone)."""
+        self.calls.append(("refund", reference))
+        self._reachable()
+        found = self.records.get(reference)
+        if found is None:
+            found = self.records[reference] = Charge(reference, "voided", 0, "")
+        elif found.status == "captured":
+            found = self.records[reference] = Charge(reference, "refunded",
+                                                     found.amount_cents, found.card_last4)
+        return found
+
+    def lookup(self, reference: str) -> Charge | None:
+        """The record for `reference`, or None."""
+        self.calls.append(("lookup", reference))
+        self._reachable()
+        return self.records.get(reference)
+
+    def charges(self) -> list[Charge]:
+        """Every record, oldest first."""
+        self.calls.append(("charges", ""))
+        self._reachable()
+        return list(self.records.values())
+
+    def add(self, reference: str, status: str, amount_cents: int = 1_000,
+            card_last4: str = "4242") -> Charge:
+        """Put a record on file directly (another merchant's, or one from the past)."""
+        charge = self.records[reference] = Charge(reference, status, amount_cents, card_last4)
+        return charge
+
+    def _record(self, reference: str, status: str, amount_cents: int,
+                card_last4: str) -> Charge:
+        # Idempotent by reference: a replay, or a charge after a tombstone, finds the record.
+        if reference not in self.records:
+            self.records[reference] = Charge(reference, status, amount_cents, card_last4)
+        return self.records[reference]
+
+    def _reachable(self) -> None:
+        if self.down:
+            raise ProcessorUnavailable("card processor not reached")

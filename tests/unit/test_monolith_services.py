@@ -1,26 +1,34 @@
-"""The monolith's business layer against fake repositories: checkout, invoicing,
-accounts, admin and catalogue, with no database and no mocks of our own code."""
+"""The monolith's business layer against fake repositories and a fake card processor:
+checkout, settling abandoned charges, invoicing, accounts, admin and catalogue, with no
+database and no mocks of our own code."""
 
 import copy
+import dataclasses
 import datetime
 import inspect
 
 import pytest
 
+from cardprocessor.client import CardProcessor
 from monolith.data import repositories
-from monolith.services import accounts, admin, catalog, checkout, invoicing, orders
-from monolith.services.checkout import CheckoutResult, InProgress, KeyMismatch
+from monolith.services import accounts, admin, catalog, checkout, invoicing, orders, payments
+from monolith.services.checkout import CheckoutResult
 from monolith.services.invoicing import MailboxMailer, OfflineDevice, SpoolPrinter
 from shop import accounts as shop_accounts
+from shop.cards import LATE_ANSWER_CARD
 from shop.errors import (
+    InProgress,
     InvalidCredentials,
     InvalidToken,
+    KeyMismatch,
     NotFound,
     PaymentUnavailable,
+    ServiceUnavailable,
     ValidationError,
 )
 from shop.invoices import invoice_number
 from shop.money import totals
+from shop.orders import request_fingerprint
 from shop.passwords import hash_password
 from shop.tokens import issue_token
 from tests.unit import fakes
@@ -37,6 +45,8 @@ CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc
         "holder": "Ada Lovelace"}
 DECLINED = CARD | {"number": "4000000000000002"}
 PROCESSOR_ERROR = CARD | {"number": "4000000000000119"}
+LATE_ANSWER = CARD | {"number": LATE_ANSWER_CARD}
+ABANDONED = datetime.timedelta(seconds=payments.ABANDONED_AFTER_SECONDS + 1)
 
 
 @pytest.fixture
@@ -55,16 +65,45 @@ def uow(db) -> fakes.FakeUnitOfWork:
     return fakes.FakeUnitOfWork(db)
 
 
+@pytest.fixture
+def processor() -> fakes.FakeCardProcessor:
+    return fakes.FakeCardProcessor()
+
+
+@pytest.fixture
+def buy(uow, processor):
+    """Check out through the fixtures' unit of work and processor."""
+
+    def buy(body, key="key-1", customer_id=BUYER, today=TODAY) -> CheckoutResult:
+        return checkout.checkout(uow, processor, customer_id, key, body, today=today)
+
+    return buy
+
+
 def basket(*lines, card=CARD) -> dict:
     return {"items": [{"product_id": p, "quantity": q} for p, q in lines], "card": card}
 
 
-def buy(uow, body, key="key-1", customer_id=BUYER) -> CheckoutResult:
-    return checkout.checkout(uow, customer_id, key, body, today=TODAY)
-
-
 def stock(db, product_id) -> dict:
     return dict(db.tables.stock[product_id])
+
+
+def attempts(db) -> list[str]:
+    """The charge attempts' statuses, oldest first."""
+    return [a["status"] for a in db.tables.charge_attempts.values()]
+
+
+def without_attempts(tables: fakes.Tables) -> fakes.Tables:
+    return dataclasses.replace(copy.deepcopy(tables), charge_attempts={})
+
+
+def charged(processor) -> int:
+    """How many charge requests the processor received."""
+    return sum(call == "charge" for call, _ in processor.calls)
+
+
+def sweep(uow, processor, limit=10) -> dict[str, int]:
+    return payments.settle_abandoned_charges(uow, processor, limit)
 
 
 # --- the fakes keep the real repositories' shape ----------------------------------------
@@ -74,6 +113,7 @@ REPOSITORY_PAIRS = [
     (repositories.CustomerRepository, fakes.FakeCustomerRepository),
     (repositories.OrderRepository, fakes.FakeOrderRepository),
     (repositories.PaymentRepository, fakes.FakePaymentRepository),
+    (repositories.ChargeAttemptRepository, fakes.FakeChargeAttemptRepository),
     (repositories.IdempotencyRepository, fakes.FakeIdempotencyRepository),
     (repositories.InvoiceRepository, fakes.FakeInvoiceRepository),
     (repositories.AuditRepository, fakes.FakeAuditRepository),
@@ -92,6 +132,12 @@ def test_fake_repository_has_the_real_methods(real, fake):
     assert _public_methods(fake) == _public_methods(real)
 
 
+@pytest.mark.parametrize("name", ["charge", "refund", "lookup", "charges"])
+def test_fake_processor_has_the_clients_methods(name):
+    real, fake = getattr(CardProcessor, name), getattr(fakes.FakeCardProcessor, name)
+    assert list(inspect.signature(fake).parameters) == list(inspect.signature(real).parameters)
+
+
 def test_fake_unit_of_work_rolls_back_without_commit(db, uow):
     with uow:
         uow.products.sell(1, 2)
@@ -105,9 +151,9 @@ def test_fake_unit_of_work_rolls_back_without_commit(db, uow):
 
 # --- checkout ---------------------------------------------------------------------------
 
-def test_checkout_sells_records_payment_invoice_and_key(db, uow):
+def test_checkout_sells_records_payment_invoice_and_key(db, uow, processor, buy):
     body = basket((2, 3), (1, 1))
-    result = buy(uow, body)
+    result = buy(body)
 
     assert (result.status, result.replayed) == (201, False)
     order = result.body
@@ -122,52 +168,88 @@ def test_checkout_sells_records_payment_invoice_and_key(db, uow):
     assert stock(db, 2) == {"initial": 5, "available": 2, "sold": 3}
     assert list(db.tables.orders) == [order["id"]]
     assert db.tables.orders[order["id"]]["status"] == "PAID"
+    [reference] = db.tables.charge_attempts
+    assert reference.startswith(payments.REFERENCE_PREFIX)
     assert db.tables.payments == [{"order_id": order["id"], "status": "captured",
-                                   "amount_cents": expected.total_cents, "card_last4": "4242"}]
+                                   "amount_cents": expected.total_cents, "card_last4": "4242",
+                                   "reference": reference}]
+    attempt = db.tables.charge_attempts[reference]
+    assert (attempt["customer_id"], attempt["status"], attempt["order_id"]) == (
+        BUYER, "captured", order["id"])
+    assert processor.records[reference] == fakes.Charge(reference, "captured",
+                                                        expected.total_cents, "4242")
     assert db.tables.invoices[order["id"]]["status"] == "pending"
     saved = db.tables.idempotency_keys[(BUYER, "key-1")]
     assert (saved["status_code"], saved["order_id"], saved["response"]) == (
         201, order["id"], order)
-    assert saved["request_hash"] == checkout.fingerprint(body)
-    assert uow.commits == 1
+    assert saved["request_hash"] == request_fingerprint(body)
+    # The attempt on its own before the transaction; everything else in one commit.
+    assert (uow.autocommits, uow.commits) == (1, 1)
 
 
-def test_checkout_replay_answers_the_same_and_sells_nothing_more(db, uow):
-    first = buy(uow, basket((1, 2)))
+def test_every_checkout_charges_under_a_fresh_reference(db, buy):
+    buy(basket((1, 1)), key="a")
+    buy(basket((1, 1)), key="b")
+    references = [p["reference"] for p in db.tables.payments]
+    assert len(set(references)) == 2
+
+
+def test_checkout_replay_answers_the_same_and_sells_nothing_more(db, processor, buy):
+    first = buy(basket((1, 2)))
     tables = copy.deepcopy(db.tables)
 
-    again = buy(uow, basket((1, 2)))
+    again = buy(basket((1, 2)))
 
     assert again == CheckoutResult(201, first.body, replayed=True)
-    assert db.tables == tables
+    assert without_attempts(db.tables) == without_attempts(tables)
     assert len(db.tables.orders) == 1
+    # The replay's attempt never charged: closed as void, nothing sent.
+    assert attempts(db) == ["captured", "void"]
+    assert charged(processor) == 1
 
 
-def test_checkout_key_reused_for_another_body_is_refused(db, uow):
-    buy(uow, basket((1, 2)))
+def test_checkout_replays_a_stored_answer_even_once_the_card_has_expired(db, processor, buy):
+    first = buy(basket((1, 2)))
+    later = datetime.date(CARD["exp_year"] + 1, 1, 1)
+    assert buy(basket((1, 2)), today=later) == CheckoutResult(201, first.body, replayed=True)
+    # An invalid body never reaches the charge, so it gets no attempt.
+    assert attempts(db) == ["captured"]
+    with pytest.raises(ValidationError):
+        buy(basket((1, 2)), key="key-2", today=later)
+    assert attempts(db) == ["captured"] and charged(processor) == 1
+
+
+def test_checkout_key_reused_for_another_body_is_refused(db, processor, buy):
+    buy(basket((1, 2)))
     tables = copy.deepcopy(db.tables)
-    with pytest.raises(KeyMismatch):
-        buy(uow, basket((1, 3)))
-    assert db.tables == tables
+    with pytest.raises(KeyMismatch) as caught:
+        buy(basket((1, 3)))
+    assert caught.value.code == "idempotency_key_mismatch"
+    assert without_attempts(db.tables) == without_attempts(tables)
+    assert attempts(db) == ["captured", "void"]
+    assert charged(processor) == 1
 
 
-def test_checkout_keys_are_scoped_to_the_customer(db, uow):
-    buy(uow, basket((1, 1)))
-    other = buy(uow, basket((1, 1)), customer_id=OTHER)
+def test_checkout_keys_are_scoped_to_the_customer(db, buy):
+    buy(basket((1, 1)))
+    other = buy(basket((1, 1)), customer_id=OTHER)
     assert (other.status, other.replayed) == (201, False)
     assert len(db.tables.orders) == 2
 
 
-def test_checkout_while_the_key_is_held_elsewhere_is_in_progress(db, uow):
+def test_checkout_while_the_key_is_held_elsewhere_is_in_progress(db, processor, buy):
     db.held_keys.add((BUYER, "key-1"))
     tables = copy.deepcopy(db.tables)
-    with pytest.raises(InProgress):
-        buy(uow, basket((1, 1)))
-    assert db.tables == tables
+    with pytest.raises(InProgress) as caught:
+        buy(basket((1, 1)))
+    assert caught.value.code == "in_progress"
+    assert without_attempts(db.tables) == without_attempts(tables)
+    assert attempts(db) == ["void"]
+    assert charged(processor) == 0
 
 
-def test_checkout_declined_card_is_a_stored_402_and_sells_nothing(db, uow):
-    result = buy(uow, basket((1, 2), card=DECLINED))
+def test_checkout_declined_card_is_a_stored_402_and_sells_nothing(db, processor, buy):
+    result = buy(basket((1, 2), card=DECLINED))
 
     assert result.status == 402
     assert result.body["error"] == "payment_declined"
@@ -176,20 +258,89 @@ def test_checkout_declined_card_is_a_stored_402_and_sells_nothing(db, uow):
     saved = db.tables.idempotency_keys[(BUYER, "key-1")]
     assert (saved["status_code"], saved["order_id"], saved["response"]) == (
         402, None, result.body)
-    assert buy(uow, basket((1, 2), card=DECLINED)) == CheckoutResult(402, result.body, True)
+    [(reference, attempt)] = db.tables.charge_attempts.items()
+    assert (attempt["status"], attempt["order_id"]) == ("declined", None)
+    assert processor.records[reference].status == "declined"
+    assert buy(basket((1, 2), card=DECLINED)) == CheckoutResult(402, result.body, True)
+    assert charged(processor) == 1
 
 
-def test_checkout_processor_error_is_unavailable_and_stores_nothing(db, uow):
+def test_checkout_processor_error_is_unavailable_and_stores_nothing(db, processor, buy):
     tables = copy.deepcopy(db.tables)
-    with pytest.raises(PaymentUnavailable):
-        buy(uow, basket((1, 2), card=PROCESSOR_ERROR))
-    assert db.tables == tables
-    # Not final: the same key goes through once the processor answers.
-    assert buy(uow, basket((1, 2))).status == 201
+    with pytest.raises(PaymentUnavailable) as caught:
+        buy(basket((1, 2), card=PROCESSOR_ERROR))
+    assert "nothing was charged" in caught.value.message
+    assert without_attempts(db.tables) == without_attempts(tables)
+    # Rolled back: the attempt stays 'started', for the worker to settle.
+    assert attempts(db) == ["started"]
+    # Not final: the same key goes through once the processor answers, with a new attempt.
+    assert buy(basket((1, 2))).status == 201
+    assert attempts(db) == ["started", "captured"]
 
 
-def test_checkout_out_of_stock_is_a_stored_409_and_sells_nothing(db, uow):
-    result = buy(uow, basket((1, 1), (2, 6), (3, 1)))
+@pytest.mark.parametrize("how", ["scripted", "late-card"])
+def test_checkout_outcome_unknown_is_unavailable_and_sells_nothing(db, uow, processor, buy,
+                                                                   how):
+    tables = copy.deepcopy(db.tables)
+    if how == "scripted":
+        processor.script.append("unknown")
+    card = CARD if how == "scripted" else LATE_ANSWER
+    with pytest.raises(PaymentUnavailable) as caught:
+        buy(basket((1, 2), card=card))
+    assert "refunded" in caught.value.message
+
+    # The processor captured, but the order did not take effect in the shop.
+    assert without_attempts(db.tables) == without_attempts(tables)
+    [(reference, attempt)] = db.tables.charge_attempts.items()
+    assert attempt["status"] == "started"
+    assert processor.records[reference].status == "captured"
+    assert admin.audit_figures(uow, processor)["processor"]["captures_without_payment"] == 1
+
+    db.now += ABANDONED
+    assert sweep(uow, processor) == {"refunded": 1}
+    assert attempts(db) == ["refunded"]
+    assert processor.records[reference].status == "refunded"
+    assert admin.audit_figures(uow, processor)["processor"] == {
+        "captures": 0, "captured_total_cents": 0, "refunds": 1,
+        "captures_without_payment": 0, "payments_without_capture": 0}
+
+
+def test_checkout_answered_voided_is_unavailable_and_sells_nothing(db, processor, buy):
+    # The worker voided the reference first: the charge captures nothing.
+    processor.script.append("voided")
+    tables = copy.deepcopy(db.tables)
+    with pytest.raises(PaymentUnavailable) as caught:
+        buy(basket((1, 2)))
+    assert "nothing was charged" in caught.value.message
+    assert without_attempts(db.tables) == without_attempts(tables)
+    assert attempts(db) == ["started"]
+
+
+def test_a_crash_between_capture_and_commit_leaves_the_capture_for_the_worker(
+        db, uow, processor, buy, monkeypatch):
+    class Died(BaseException):
+        """The process ended at the crash point (os._exit in a real stack)."""
+
+    def crash_point(name):
+        if name == "monolith.after_charge":
+            raise Died(name)
+
+    monkeypatch.setattr(checkout, "crash_point", crash_point)
+    tables = copy.deepcopy(db.tables)
+    with pytest.raises(Died):
+        buy(basket((1, 2)))
+    assert without_attempts(db.tables) == without_attempts(tables)
+    [(reference, attempt)] = db.tables.charge_attempts.items()
+    assert attempt["status"] == "started"
+    assert processor.records[reference].status == "captured"
+
+    db.now += ABANDONED
+    assert sweep(uow, processor) == {"refunded": 1}
+    assert processor.records[reference].status == "refunded"
+
+
+def test_checkout_out_of_stock_is_a_stored_409_and_sells_nothing(db, processor, buy):
+    result = buy(basket((1, 1), (2, 6), (3, 1)))
 
     assert result.status == 409
     assert result.body["error"] == "out_of_stock"
@@ -197,14 +348,18 @@ def test_checkout_out_of_stock_is_a_stored_409_and_sells_nothing(db, uow):
     assert [stock(db, p)["sold"] for p in (1, 2, 3)] == [0, 0, 0]
     assert (db.tables.orders, db.tables.payments, db.tables.invoices) == ({}, [], {})
     assert db.tables.idempotency_keys[(BUYER, "key-1")]["status_code"] == 409
+    assert attempts(db) == ["void"]
+    assert charged(processor) == 0
 
 
-def test_checkout_unknown_product_is_a_validation_error(db, uow):
+def test_checkout_unknown_product_is_a_validation_error(db, processor, buy):
     tables = copy.deepcopy(db.tables)
     with pytest.raises(ValidationError) as caught:
-        buy(uow, basket((1, 1), (99, 1)))
+        buy(basket((1, 1), (99, 1)))
     assert caught.value.details == {"field": "items", "product_ids": [99]}
-    assert db.tables == tables
+    assert without_attempts(db.tables) == without_attempts(tables)
+    assert attempts(db) == ["void"]
+    assert charged(processor) == 0
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -221,19 +376,139 @@ def test_checkout_unknown_product_is_a_validation_error(db, uow):
     (basket((1, 1), card={k: v for k, v in CARD.items() if k != "cvc"}), "card.cvc"),
 ], ids=["list", "extra-key", "no-items", "empty-items", "zero-quantity", "duplicate-product",
         "bool-product-id", "no-card", "luhn", "expired", "no-cvc"])
-def test_checkout_invalid_body_is_a_validation_error_and_stores_nothing(db, uow, body, field):
+def test_checkout_invalid_body_is_a_validation_error_and_stores_nothing(db, processor, buy,
+                                                                        body, field):
     tables = copy.deepcopy(db.tables)
     with pytest.raises(ValidationError) as caught:
-        buy(uow, body)
+        buy(body)
     assert caught.value.details["field"] == field
+    # Not even a charge attempt: an invalid body never reaches the charge.
     assert db.tables == tables
+    assert processor.calls == []
+
+
+# --- purchase: checkout, then the invoice -------------------------------------------------
+
+def purchase(uow, processor, body, printer=None, key="key-1") -> CheckoutResult:
+    return checkout.purchase(uow, processor, printer or SpoolPrinter(), MailboxMailer(),
+                             BUYER, key, body, today=TODAY)
+
+
+def test_purchase_delivers_the_invoice_right_away(db, uow, processor):
+    result = purchase(uow, processor, basket((1, 1)))
+    assert result.status == 201
+    assert db.tables.invoices[result.body["id"]]["status"] == "printed"
+    # The answer was made before delivery: it says what was true at the commit.
+    assert result.body["invoice_status"] == "pending"
+
+
+def test_purchase_replay_delivers_nothing_again(db, uow, processor):
+    purchase(uow, processor, basket((1, 1)))
+    assert purchase(uow, processor, basket((1, 1))).replayed
+    assert len(db.tables.print_spool) == 1
+
+
+def test_purchase_without_an_order_delivers_nothing(db, uow, processor):
+    assert purchase(uow, processor, basket((1, 1), card=DECLINED)).status == 402
+    assert (db.tables.invoices, db.tables.print_spool) == ({}, [])
+
+
+def test_purchase_survives_a_failing_invoice_delivery(db, uow, processor):
+    class BrokenPrinter:
+        def print_document(self, uow, order_id, document):
+            raise RuntimeError("paper jam in the driver")
+
+    result = purchase(uow, processor, basket((1, 1)), printer=BrokenPrinter())
+    assert result.status == 201
+    assert db.tables.orders[result.body["id"]]["status"] == "PAID"
+    assert db.tables.invoices[result.body["id"]]["status"] == "pending"
+
+
+# --- settling abandoned charge attempts ---------------------------------------------------
+
+def started(db, uow, reference, customer_id=BUYER) -> str:
+    """An attempt left 'started' by a checkout that never committed."""
+    with uow:
+        with uow.autocommitted():
+            uow.charges.start(reference, customer_id)
+    return reference
+
+
+def test_sweep_refunds_a_capture_no_order_took(db, uow, processor):
+    ref = started(db, uow, "rackshop-mono-captured")
+    processor.add(ref, "captured", 12_100)
+    db.now += ABANDONED
+    assert sweep(uow, processor) == {"refunded": 1}
+    assert db.tables.charge_attempts[ref]["status"] == "refunded"
+    assert processor.records[ref].status == "refunded"
+    assert sweep(uow, processor) == {}
+
+
+def test_sweep_voids_a_reference_never_charged_so_a_late_charge_captures_nothing(
+        db, uow, processor, buy):
+    processor.script.append("lost")
+    with pytest.raises(PaymentUnavailable):
+        buy(basket((1, 1)))
+    [ref] = db.tables.charge_attempts
+    assert ref not in processor.records  # the request is still on its way
+
+    db.now += ABANDONED
+    assert sweep(uow, processor) == {"void": 1}
+    assert db.tables.charge_attempts[ref]["status"] == "void"
+    assert processor.records[ref] == fakes.Charge(ref, "voided", 0, "")
+    # The request in flight arrives at last, and finds the tombstone.
+    assert processor.arrive(ref).status == "voided"
+    assert admin.audit_figures(uow, processor)["processor"]["captures"] == 0
+
+
+@pytest.mark.parametrize(("on_file", "final"), [
+    ("declined", "declined"), ("refunded", "refunded"), ("voided", "void")])
+def test_sweep_records_what_the_processor_already_settled(db, uow, processor, on_file, final):
+    ref = started(db, uow, "rackshop-mono-" + on_file)
+    processor.add(ref, on_file)
+    db.now += ABANDONED
+    assert sweep(uow, processor) == {final: 1}
+    assert db.tables.charge_attempts[ref]["status"] == final
+    assert processor.records[ref].status == on_file
+
+
+def test_sweep_leaves_young_and_locked_attempts_alone(db, uow, processor):
+    running = started(db, uow, "rackshop-mono-running")
+    db.locked_attempts.add(running)  # its checkout still holds the row
+    db.now += ABANDONED
+    young = started(db, uow, "rackshop-mono-young")
+    assert sweep(uow, processor) == {}
+    assert attempts(db) == ["started", "started"] and processor.calls == []
+    db.now += ABANDONED
+    db.locked_attempts.clear()
+    assert sweep(uow, processor) == {"void": 2}
+    assert young in processor.records and running in processor.records
+
+
+def test_sweep_takes_the_oldest_first_up_to_the_limit(db, uow, processor):
+    for n in range(3):
+        started(db, uow, f"rackshop-mono-{n}")
+        db.now += datetime.timedelta(seconds=1)
+    db.now += ABANDONED
+    assert sweep(uow, processor, limit=2) == {"void": 2}
+    assert attempts(db) == ["void", "void", "started"]
+
+
+def test_sweep_waits_while_the_processor_is_unreachable(db, uow, processor):
+    ref = started(db, uow, "rackshop-mono-waiting")
+    db.now += ABANDONED
+    processor.down = True
+    assert sweep(uow, processor) == {}
+    assert db.tables.charge_attempts[ref]["status"] == "started"
+    processor.down = False
+    assert sweep(uow, processor) == {"void": 1}
 
 
 # --- invoicing --------------------------------------------------------------------------
 
 @pytest.fixture
-def order_id(uow) -> int:
-    return buy(uow, basket((1, 1), (2, 2))).body["id"]
+def order_id(buy) -> int:
+    return buy(basket((1, 1), (2, 2))).body["id"]
 
 
 def deliver(uow, order_id, printer=None, mailer=None) -> str:
@@ -336,8 +611,8 @@ def test_orders_are_the_customers_own(uow, order_id):
     assert orders.list_orders(uow, OTHER, 1, 20)["total"] == 0
 
 
-def test_a_placed_order_reads_back_as_it_was_answered(uow):
-    placed = buy(uow, basket((2, 2), (1, 1))).body
+def test_a_placed_order_reads_back_as_it_was_answered(uow, buy):
+    placed = buy(basket((2, 2), (1, 1))).body
     assert orders.get_order(uow, BUYER, placed["id"]) == placed
 
 
@@ -392,8 +667,8 @@ def test_set_stock_rejects_bad_bodies(db, uow, body):
     assert stock(db, 1) == {"initial": 10, "available": 10, "sold": 0}
 
 
-def test_set_stock_moves_initial_with_available(db, uow):
-    buy(uow, basket((1, 3)))
+def test_set_stock_moves_initial_with_available(db, uow, buy):
+    buy(basket((1, 3)))
 
     restocked = admin.set_stock(uow, 1, {"available": 20})
     assert restocked == {"product_id": 1, "initial": 23, "available": 20, "reserved": 0,
@@ -410,9 +685,11 @@ def test_set_stock_of_an_unknown_product_is_not_found(uow):
     assert uow.commits == 0
 
 
-def test_audit_figures_after_a_sale(uow):
-    order = buy(uow, basket((1, 2))).body
-    figures = admin.audit_figures(uow)
+def test_audit_figures_after_a_sale(uow, processor, buy):
+    order = buy(basket((1, 2))).body
+    figures = admin.audit_figures(uow, processor)
+    assert list(figures) == ["architecture", "generated_at", "stock", "orders", "payments",
+                             "processor", "reservations", "idempotency", "invoices"]
     assert figures["architecture"] == "monolith"
     assert figures["stock"][0] == {"product_id": 1, "initial": 10, "available": 8,
                                    "reserved": 0, "sold": 2}
@@ -420,9 +697,38 @@ def test_audit_figures_after_a_sale(uow):
                                  "paid_total_cents": order["total_cents"], "paid_units": 2}
     assert figures["payments"] == {"captured": 1, "captured_total_cents": order["total_cents"],
                                    "without_order": 0, "paid_orders_not_matched": 0}
+    assert figures["processor"] == {"captures": 1, "captured_total_cents": order["total_cents"],
+                                    "refunds": 0, "captures_without_payment": 0,
+                                    "payments_without_capture": 0}
+    assert figures["reservations"] == {"held": 0, "held_units": 0, "held_for_final_orders": 0}
     assert figures["idempotency"] == {"keys": 1, "keys_with_order": 1, "orders_without_key": 0}
     assert figures["invoices"] == {"pending": 1, "printed": 0, "emailed": 0,
                                    "paid_orders_without_invoice": 0}
+
+
+def test_audit_reconciles_only_this_shops_charges(uow, processor, buy):
+    buy(basket((1, 1)))
+    processor.add("rackshop-ms-order-7", "captured", 5_000)
+    processor.add("rackshop-ms-order-8", "refunded", 5_000)
+    figures = admin.audit_figures(uow, processor)["processor"]
+    assert (figures["captures"], figures["refunds"], figures["captures_without_payment"]) == (
+        1, 0, 0)
+
+
+def test_audit_counts_a_payment_the_processor_does_not_hold_as_captured(db, uow, processor,
+                                                                        buy):
+    buy(basket((1, 1)))
+    [payment] = db.tables.payments
+    processor.add(payment["reference"], "refunded", payment["amount_cents"])
+    figures = admin.audit_figures(uow, processor)["processor"]
+    assert figures == {"captures": 0, "captured_total_cents": 0, "refunds": 1,
+                       "captures_without_payment": 0, "payments_without_capture": 1}
+
+
+def test_audit_without_the_processor_is_unavailable(uow, processor):
+    processor.down = True
+    with pytest.raises(ServiceUnavailable):
+        admin.audit_figures(uow, processor)
 
 
 # --- catalogue --------------------------------------------------------------------------

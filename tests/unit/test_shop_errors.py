@@ -2,12 +2,15 @@ import pytest
 
 from shop.errors import (
     DomainError,
+    InProgress,
     InvalidCredentials,
     InvalidToken,
+    KeyMismatch,
     NotFound,
     OutOfStock,
     PaymentDeclined,
     PaymentUnavailable,
+    ServiceUnavailable,
     ValidationError,
 )
 
@@ -21,6 +24,9 @@ from shop.errors import (
         (PaymentUnavailable, "payment_unavailable"),
         (InvalidCredentials, "invalid_credentials"),
         (InvalidToken, "unauthorized"),
+        (InProgress, "in_progress"),
+        (KeyMismatch, "idempotency_key_mismatch"),
+        (ServiceUnavailable, "service_unavailable"),
     ],
 )
 def test_error_codes(cls, code):
@@ -45,3 +51,9 @@ def test_out_of_stock_names_the_products():
     assert error.code == "out_of_stock"
     assert error.details == {"product_ids": [3, 7]}
     assert "3" in error.message and "7" in error.message
+
+
+def test_idempotency_errors_say_what_the_client_should_do():
+    assert InProgress().message == ("a request with this Idempotency-Key is still running;"
+                                    " retry shortly")
+    assert KeyMismatch().message == "this Idempotency-Key was used for a different request"

@@ -1,0 +1,84 @@
+"""Card payments at the external card processor: references, settling abandoned charge
+attempts, and reconciling the shop's payments with the processor's record.
+
+Every charge the checkout sends has a charge attempt row, committed before the charge
+goes out. The checkout's transaction locks it and, when it commits, records its final
+status with the order. An attempt still 'started' with no transaction holding it was
+abandoned: its transaction rolled back (a timeout, a crash), so no order took effect,
+and whatever the processor did with its charge must be undone here.
+"""
+
+import logging
+import uuid
+
+from cardprocessor.client import CardProcessor, Charge, ProcessorUnavailable
+from cardprocessor.reconcile import reconcile
+
+log = logging.getLogger("monolith.payments")
+
+# Every charge of this shop carries it: a processor serving several shops (both
+# architectures share one in the lab) holds other merchants' charges too.
+REFERENCE_PREFIX = "rackshop-mono-"
+
+# An attempt is only swept once this old. Correctness does not depend on it: a checkout
+# still running holds its attempt's row lock, so the sweep skips it, and one that has
+# ended never charges with that reference again. The grace keeps the sweep off the
+# moment between an attempt's insert and its lock, and, being above the processor
+# client's default timeout (3 s), lets a charge that timed out land first, so the sweep finds it
+# captured and refunds it rather than racing it with a tombstone.
+ABANDONED_AFTER_SECONDS = 5.0
+
+# The attempt's final status for what the processor holds after a refund request.
+_AFTER_REFUND = {"refunded": "refunded", "voided": "void", "declined": "declined"}
+
+
+def new_reference() -> str:
+    """A fresh merchant reference for one charge attempt."""
+    return REFERENCE_PREFIX + uuid.uuid4().hex
+
+
+def settle_abandoned_charges(uow, processor: CardProcessor, limit: int) -> dict[str, int]:
+    """Settle up to `limit` abandoned charge attempts at the processor: refund a capture,
+    record a decline, and void a reference never charged with a tombstone, so a charge
+    still in flight with it captures nothing. Returns how many ended in each status;
+    attempts the processor could not be asked about stay for the next round."""
+    settled: dict[str, int] = {}
+    with uow:
+        for reference in uow.charges.claim_abandoned(ABANDONED_AFTER_SECONDS, limit):
+            try:
+                status = _settle(processor, reference)
+            except ProcessorUnavailable as exc:
+                log.warning("card processor unavailable (%s); abandoned charges wait", exc)
+                break
+            if status is None:
+                continue
+            uow.charges.finish(reference, status)
+            settled[status] = settled.get(status, 0) + 1
+        uow.commit()
+    return settled
+
+
+def _settle(processor: CardProcessor, reference: str) -> str | None:
+    """The attempt's final status once the processor's record is settled; None if the
+    processor holds something unexpected (logged, retried next round)."""
+    charge = processor.lookup(reference)
+    if charge is not None and charge.status == "declined":
+        return "declined"
+    if charge is not None and charge.status == "refunded":
+        return "refunded"
+    # Captured: no order took the money, give it back. Voided or not found: refunding
+    # leaves (or keeps) a tombstone, and answers 'refunded' instead if a charge in
+    # flight captured meanwhile.
+    after = processor.refund(reference).status
+    if after not in _AFTER_REFUND:
+        log.error("charge %s is %r at the processor after a refund; retrying later",
+                  reference, after)
+        return None
+    return _AFTER_REFUND[after]
+
+
+def processor_figures(payment_references: list[str], charges: list[Charge]) -> dict:
+    """The shop's captured payments reconciled with the processor's charges, by reference
+    (read the payments first: see cardprocessor.reconcile)."""
+    return reconcile(payment_references, charges,
+                     lambda reference: reference.startswith(REFERENCE_PREFIX))

@@ -1,0 +1,34 @@
+"""The loop every background worker process runs (the monolith's, the orders
+service's): one round of work, a pause, again, until SIGTERM or SIGINT.
+
+A worker is its own supervised process, never a web worker, so a paused or saturated
+web process never stops it; a database that is briefly down costs a round, not the
+process.
+"""
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from .db import BROKEN, PoolTimeout
+
+log = logging.getLogger("archlab.worker")
+
+
+def run_forever(name: str, one_round: Callable[[threading.Event], None],
+                poll_seconds: float) -> None:
+    """Call `one_round(stop)` every `poll_seconds` until SIGTERM or SIGINT sets `stop`."""
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("started")
+    while not stop.is_set():
+        try:
+            one_round(stop)
+        except (PoolTimeout, *BROKEN) as exc:
+            log.warning("database unavailable (%s); retrying", exc)
+        stop.wait(poll_seconds)
+    log.info("stopped")
