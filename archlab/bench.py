@@ -280,7 +280,7 @@ class Bench:
             state = read_json(info.state_dir / "state.json")
             record["host"] = info.base_url
             record["stack"] = {"run_id": info.run_id, "startup_seconds": info.startup_seconds,
-                               "sizing": state["sizing"]}
+                               "sizing": state["sizing"], "settings": state["settings"]}
             self.platform.reseed()
             self.echo(f"{label}: up in {info.startup_seconds:.1f} s at {info.base_url}, "
                       "reseeded")

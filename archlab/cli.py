@@ -4,7 +4,18 @@ import sys
 
 import click
 
-from archlab.commands import bench, calibrate, demo, down, report, seed, status, tour, up
+from archlab.commands import (
+    audit,
+    bench,
+    calibrate,
+    demo,
+    down,
+    report,
+    seed,
+    status,
+    tour,
+    up,
+)
 from archlab.errors import LabError
 
 
@@ -20,7 +31,7 @@ def build_cli() -> click.Group:
         state and logs live in .archlab/<port base>/.
         """
 
-    for module in (demo, up, down, status, seed, tour, bench, report, calibrate):
+    for module in (demo, up, down, status, seed, audit, tour, bench, report, calibrate):
         cli.add_command(module.command)
     return cli
 

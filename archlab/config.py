@@ -18,6 +18,30 @@ DEFAULT_PORT_BASE = 8000
 WEB_THREADS = 8
 
 
+# Settings every process of a stack gets, the same for both architectures; a stack may be
+# started with others (tests shorten the saga deadline), and state.json and each run's
+# manifest record the ones a stack ran with.
+STACK_SETTINGS = {
+    # The external card processor's latency per charge or refund (its network and
+    # processing time), and how late it answers the "late" test card.
+    "CARD_PROCESSOR_LATENCY_MS": "30",
+    "CARD_PROCESSOR_LATE_SECONDS": "6",
+    # How long the shop waits for the processor before the outcome counts as unknown.
+    "CARD_PROCESSOR_TIMEOUT_SECONDS": "3",
+    # When the orders service's recovery takes over an unfinished order (saga.py says why).
+    "ORDERS_SAGA_DEADLINE_SECONDS": "30",
+}
+
+
+def stack_settings(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The stack settings with `overrides`; an unknown name is refused."""
+    unknown = set(overrides or {}) - set(STACK_SETTINGS)
+    if unknown:
+        raise LabError(f"unknown stack setting(s): {', '.join(sorted(unknown))}; known: "
+                       f"{', '.join(STACK_SETTINGS)}")
+    return STACK_SETTINGS | {k: str(v) for k, v in (overrides or {}).items()}
+
+
 def project_root() -> Path:
     """The folder holding pyproject.toml and archlab/ (ARCHLAB_HOME overrides)."""
     override = os.environ.get("ARCHLAB_HOME")
@@ -64,6 +88,7 @@ class Ports:
     payments: int
     invoices: int
     notifications: int
+    card_processor: int
     proxies: range
     postgres: int
 
@@ -81,6 +106,7 @@ class Ports:
             payments=base + 105,
             invoices=base + 106,
             notifications=base + 107,
+            card_processor=base + 108,
             proxies=range(base + 200, base + 300),
             postgres=base + 300,
         )

@@ -20,6 +20,7 @@ from loadtests import shapes
 # What each persona needs an architecture to serve (capabilities of archlab.stacks).
 PERSONA_NEEDS = {
     "BrowserUser": {"browse"},
+    "CheckoutUser": {"checkout"},
     "BuyerUser": {"checkout", "invoice"},
     "AccountHolderUser": {"checkout", "invoice"},
 }

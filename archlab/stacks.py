@@ -60,9 +60,31 @@ def gunicorn_argv(app: str) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--config", "python:plumbing.gunicorn_conf", app]
 
 
+def card_processor(ports: Ports) -> tuple[DatabaseSpec, ProcessSpec]:
+    """The external card processor both architectures pay through (a simulator with a
+    database of its own), started with either stack."""
+    database = DatabaseSpec(name="cardprocessor", role="cardprocessor",
+                            schema=project_root() / "cardprocessor" / "schema.sql",
+                            seed="cardprocessor.seed:reseed")
+    process = ProcessSpec(
+        name="card-processor", argv=gunicorn_argv("cardprocessor.wsgi:app"),
+        port=ports.card_processor,
+        health_url=f"http://127.0.0.1:{ports.card_processor}/readyz",
+        database="cardprocessor")
+    return database, process
+
+
+def card_processor_url(ports: Ports) -> dict[str, str]:
+    """Where the card processor is, for the processes that pay through it."""
+    return {"CARD_PROCESSOR_URL": f"http://127.0.0.1:{ports.card_processor}"}
+
+
 def monolith(ports: Ports) -> Stack:
-    """The tiered monolith: one web process, one background worker, one database."""
+    """The tiered monolith: one web process, one background worker, one database; and
+    the card processor."""
     root = project_root()
+    processor_db, processor = card_processor(ports)
+    processor_url = card_processor_url(ports)
     return Stack(
         name="monolith",
         databases=[
@@ -72,11 +94,14 @@ def monolith(ports: Ports) -> Stack:
                 schema=root / "monolith" / "data" / "schema.sql",
                 seed="monolith.data.seed:reseed",
             ),
+            processor_db,
         ],
         processes=[
+            processor,
             ProcessSpec(
                 name="monolith",
                 argv=gunicorn_argv("monolith.wsgi:app"),
+                env=processor_url,
                 port=ports.monolith,
                 health_url=f"http://127.0.0.1:{ports.monolith}/readyz",
                 database="monolith",
@@ -84,6 +109,7 @@ def monolith(ports: Ports) -> Stack:
             ProcessSpec(
                 name="monolith-worker",
                 argv=[sys.executable, "-m", "monolith.worker"],
+                env=processor_url,
                 database="monolith",
             ),
         ],
@@ -92,32 +118,38 @@ def monolith(ports: Ports) -> Stack:
 
 
 # The services with a database of their own, in start order; the gateway comes last.
-SERVICES = ("accounts", "catalog", "inventory")
+SERVICES = ("accounts", "catalog", "inventory", "payments", "orders")
 
 
 def service_urls(ports: Ports) -> dict[str, str]:
-    """`<NAME>_URL` for every service: how services find each other (DESIGN §3)."""
+    """`<NAME>_URL` for every service and the card processor: how services find each
+    other (DESIGN §3)."""
     return {f"{name.upper()}_URL": f"http://127.0.0.1:{getattr(ports, name)}"
-            for name in SERVICES}
+            for name in SERVICES} | card_processor_url(ports)
 
 
 def microservices(ports: Ports) -> Stack:
-    """The services, each with its own database and role, behind the gateway."""
+    """The services, each with its own database and role, behind the gateway; the orders
+    service's worker (saga recovery); and the card processor."""
     root = project_root()
     urls = service_urls(ports)
+    processor_db, processor = card_processor(ports)
     databases = [
         DatabaseSpec(name=name, role=name,
                      schema=root / "microservices" / name / "schema.sql",
                      seed=f"microservices.{name}.seed:reseed")
         for name in SERVICES
-    ]
-    processes = [
+    ] + [processor_db]
+    processes = [processor] + [
         ProcessSpec(name=name, argv=gunicorn_argv(f"microservices.{name}.wsgi:app"),
                     env=urls, port=getattr(ports, name),
                     health_url=f"http://127.0.0.1:{getattr(ports, name)}/readyz",
                     database=name)
         for name in SERVICES
     ]
+    processes.append(ProcessSpec(
+        name="orders-worker", argv=[sys.executable, "-m", "microservices.orders.worker"],
+        env=urls, database="orders"))
     processes.append(ProcessSpec(
         name="gateway", argv=gunicorn_argv("microservices.gateway.wsgi:app"), env=urls,
         port=ports.gateway, health_url=f"http://127.0.0.1:{ports.gateway}/readyz"))
@@ -131,7 +163,7 @@ ARCHITECTURES = {"monolith": monolith, "microservices": microservices}
 # when it lands there; tests and benchmarks skip or refuse what is missing.
 CAPABILITIES = {
     "monolith": frozenset({"browse", "checkout", "invoice", "admin"}),
-    "microservices": frozenset({"browse", "admin"}),
+    "microservices": frozenset({"browse", "checkout", "admin"}),
 }
 
 

@@ -288,6 +288,23 @@ class BuyerUser(ShopUser):
             self.read_invoice(order_id)
 
 
+class CheckoutUser(ShopUser):
+    """Someone who only buys: logs in once, looks at a product, checks out - and does
+    not read the invoice (so it runs where invoices are not served)."""
+
+    def on_start(self) -> None:
+        self.auth = {}
+        self.login()
+
+    @task(1)
+    def product(self) -> None:
+        self.view_product_api()
+
+    @task(1)
+    def buy(self) -> None:
+        self.checkout()
+
+
 class AccountHolderUser(ShopUser):
     """A returning customer: lists their orders, opens an invoice, e-mails it."""
 

@@ -67,3 +67,9 @@ class CatalogQueries:
                          (product_id,))
         row = self.cur.fetchone()
         return ProductRow(*row) if row else None
+
+    def by_ids(self, product_ids: list[int]) -> list[ProductRow]:
+        """The products with these ids that exist, by id."""
+        self.cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = ANY(%s)"
+                         " ORDER BY p.id", (list(product_ids),))
+        return [ProductRow(*r) for r in self.cur.fetchall()]

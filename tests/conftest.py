@@ -3,19 +3,28 @@ session, reached only through its public API, so every contract and browser test
 unchanged on both architectures.
 
 `arch` offers `base_url`, `admin_token`, `reset()`, `set_stock(product, n)`, a logged-in
-`customer()` and capability flags. A test marked `@pytest.mark.capability("checkout")`
-is skipped for an architecture that cannot check out yet.
+`customer()`, capability flags, and for the saga tests the stack's test hooks (`arm`)
+and the audit's verdicts once the stack has settled (`settle`). A test marked
+`@pytest.mark.capability("checkout")` is skipped for an architecture that cannot check
+out yet.
+
+The test stacks run with test hooks on and a short saga deadline, so a test that leaves
+an order to recovery waits seconds, not half a minute.
 """
 
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
 
-from archlab.platforms.local import LocalPlatform
+from archlab import audit
+from archlab.platforms.local import TEST_HOOKS_FILE, LocalPlatform
 from archlab.stacks import CAPABILITIES
+from plumbing import testhooks
 from shop.seed import LOADTEST_PASSWORD
 
 ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABILITIES))
@@ -23,6 +32,13 @@ ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABI
 # Tests run their stacks on their own port block, so a stack a developer has up at the
 # default base 8000 is never touched.
 TEST_PORT_BASE = int(os.environ.get("ARCHLAB_TEST_PORT_BASE", "18000"))
+
+# Recovery takes over an unfinished order after this long in the test stacks: longer
+# than any checkout takes under the suite's own load, short enough to wait for. The
+# processor's late answer (4 s) outlasts the shop's wait for it (2 s).
+TEST_SETTINGS = {"ORDERS_SAGA_DEADLINE_SECONDS": "8", "CARD_PROCESSOR_LATE_SECONDS": "4",
+                 "CARD_PROCESSOR_TIMEOUT_SECONDS": "2"}
+SETTLE_TIMEOUT_SECONDS = 60
 
 APPROVED_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035,
                  "cvc": "123", "holder": "Ada Lovelace"}
@@ -86,6 +102,36 @@ class Architecture:
     def stock(self, product_id: int) -> dict:
         return next(s for s in self.audit()["stock"] if s["product_id"] == product_id)
 
+    @property
+    def hooks(self) -> Path:
+        """The stack's test-hooks file (plumbing.testhooks)."""
+        return self.platform.state_dir / TEST_HOOKS_FILE
+
+    def arm(self, *, crash=(), broken=()) -> None:
+        """Arm crash points / switch broken variants on in every process of the stack."""
+        testhooks.arm(self.hooks, crash=crash, broken=broken)
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> dict:
+        """The audit figures once recovery has finished: no order PENDING, no stock held,
+        no capture at the processor left unmatched; fails if that does not happen within
+        `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            figures = self.audit()
+            processor = figures["processor"]
+            if (figures["orders"]["PENDING"] == 0 and figures["reservations"]["held"] == 0
+                    and processor["captures_without_payment"] == 0
+                    and processor["payments_without_capture"] == 0):
+                return figures
+            assert time.monotonic() < deadline, f"not settled: {figures['orders']}"
+            time.sleep(0.25)
+
+    def violations(self, figures: dict | None = None) -> list:
+        """The invariants (DESIGN §2) the settled stack breaks; invoices are judged where
+        the architecture delivers them."""
+        return audit.violations(figures or self.settle(),
+                                invoices="invoice" in self.capabilities)
+
     def customer(self, n: int = 1) -> Customer:
         """Log in seeded customer N."""
         email = f"customer{n}@rackshop.test"
@@ -104,7 +150,7 @@ class _Stacks:
     def get(self, name: str) -> Architecture:
         if name not in self.running:
             platform = self._free_platform(TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name))
-            info = platform.up(name)
+            info = platform.up(name, settings=TEST_SETTINGS, test_hooks=True)
             self.running[name] = Architecture(name, info.base_url, info.admin_token,
                                               CAPABILITIES[name], platform)
         return self.running[name]
@@ -145,5 +191,7 @@ def arch(request, stacks) -> Architecture:
         missing = set(marker.args) - a.capabilities
         if missing:
             pytest.skip(f"{a.name} cannot serve {', '.join(sorted(missing))} yet")
+    testhooks.clear(a.hooks)
     a.reset()
-    return a
+    yield a
+    testhooks.clear(a.hooks)

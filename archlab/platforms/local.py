@@ -37,8 +37,10 @@ from archlab.platforms.base import DownReport, Platform, ProcessStatus, StackInf
 from archlab.platforms.statefiles import read_json, write_json
 from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE
 from archlab.stacks import Stack, get_stack
+from plumbing import testhooks
 
 STATE_FILE = "state.json"
+TEST_HOOKS_FILE = "testhooks.json"
 READY_TIMEOUT_SECONDS = 60.0
 # A process restarted this often while the stack starts is crash-looping: waiting
 # out the whole timeout would only delay the message that says which log to read.
@@ -102,18 +104,26 @@ class LocalPlatform(Platform):
 
     # -- up ---------------------------------------------------------------
 
-    def up(self, stack: str | Stack, *, ready_timeout: float = READY_TIMEOUT_SECONDS
-           ) -> StackInfo:
+    def up(self, stack: str | Stack, *, ready_timeout: float = READY_TIMEOUT_SECONDS,
+           settings: dict[str, str] | None = None, test_hooks: bool = False) -> StackInfo:
         """Start the stack and return once every health URL answers 200.
 
-        On any failure (Ctrl-C included) everything started so far is taken down again.
+        `settings` override config.STACK_SETTINGS; `test_hooks` gives every process the
+        stack's test-hooks file (plumbing.testhooks: crash points, broken variants), which
+        no stack has otherwise. On any failure (Ctrl-C included) everything started so
+        far is taken down again.
         """
         started = time.monotonic()
         if isinstance(stack, str):
             stack = get_stack(stack, self.ports)
+        settings = config.stack_settings(settings)
         self._refuse_if_running()
         self._check_ports(stack)
         state = self._fresh_state(stack)
+        state["settings"] = settings
+        state["test_hooks"] = str(self.state_dir / TEST_HOOKS_FILE) if test_hooks else None
+        if test_hooks:
+            testhooks.clear(Path(state["test_hooks"]))
         try:
             self._start_databases(stack, state)
             self._launch_supervisor(stack, state)
@@ -239,7 +249,10 @@ class LocalPlatform(Platform):
                 "ARCHLAB_RUN_ID": state["run_id"],
                 "ARCHLAB_PROCESS_NAME": spec.name,
                 "PYTHONUNBUFFERED": "1",
+                **state["settings"],
             }
+            if state.get("test_hooks"):
+                env[testhooks.HOOKS_VAR] = state["test_hooks"]
             if spec.port is not None:
                 env["PORT"] = str(spec.port)
             if spec.database is not None:
@@ -311,6 +324,10 @@ class LocalPlatform(Platform):
                 return spec["name"], f"GET {spec['health_url']}: {health}"
         return None
 
+    def info(self) -> StackInfo:
+        """What `up` reported about the running stack (its URLs and admin token)."""
+        return self._info(self._require_state())
+
     def _info(self, state: dict) -> StackInfo:
         return StackInfo(
             arch=state["arch"], run_id=state["run_id"], base_url=state["base_url"],
@@ -332,7 +349,7 @@ class LocalPlatform(Platform):
         if state["database"]:
             database_from_state(state["database"]).stop(keep_log=self.logs_dir / "postgres.log")
         leftovers = self._kill_run(run_id)
-        for name in (STATE_FILE, SPEC_FILE, STATUS_FILE):
+        for name in (STATE_FILE, SPEC_FILE, STATUS_FILE, TEST_HOOKS_FILE):
             (self.state_dir / name).unlink(missing_ok=True)
         return DownReport(was_running=True, arch=state["arch"], run_id=run_id,
                           leftovers=leftovers, logs_dir=self.logs_dir)

@@ -4,13 +4,16 @@ from flask import Blueprint
 
 from microservices.common.app import cursor
 from plumbing.errors import ApiError
-from plumbing.http import int_arg, str_arg
+from plumbing.http import int_arg, json_body, str_arg
 from shop.catalog import CATEGORIES
+from shop.numbers import whole_number
 from shopdata.catalog import CatalogQueries, product_summary
 
 bp = Blueprint("catalog", __name__, url_prefix="/internal")
 
 _CATEGORY_SLUGS = {slug for slug, _ in CATEGORIES}
+# An order holds at most 50 lines (shop.orders.MAX_LINES); a little room above that.
+MAX_LOOKUP_IDS = 100
 
 
 @bp.get("/categories")
@@ -46,3 +49,18 @@ def product(product_id: int):
     if p is None:
         raise ApiError("not_found", f"product {product_id} does not exist")
     return product_summary(p) | {"description": p.description}
+
+
+@bp.post("/products/lookup")
+def lookup():
+    """The products with the given ids (for pricing an order); unknown ids are left out."""
+    body = json_body()
+    raw = body.get("ids") if isinstance(body, dict) and set(body) == {"ids"} else None
+    ids = [whole_number(i) for i in raw] if isinstance(raw, list) else None
+    if ids is None or not 1 <= len(ids) <= MAX_LOOKUP_IDS or any(
+            i is None or not 1 <= i <= 2**31 - 1 for i in ids):
+        raise ApiError("validation_error", "the body must be {\"ids\": [1 to 100 product ids]}",
+                       {"field": "ids"})
+    with cursor() as cur:
+        rows = CatalogQueries(cur).by_ids(ids)
+    return {"items": [product_summary(p) for p in rows]}

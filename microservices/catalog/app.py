@@ -8,7 +8,7 @@ from . import api
 
 NAME = "catalog"
 # Services whose service tokens may call this one.
-ALLOWED_CALLERS = frozenset({"gateway"})
+ALLOWED_CALLERS = frozenset({"gateway", "orders"})
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -93,6 +93,17 @@ def cursor() -> Iterator:
         yield cur
 
 
+@contextmanager
+def transaction(from_pool: Pool | None = None) -> Iterator:
+    """A cursor in one transaction on the service's own database (or `from_pool`'s):
+    committed when the block ends, rolled back if it raises."""
+    with (from_pool or pool()).connection() as conn:
+        # The pool lends connections in autocommit and resets them on return.
+        conn.autocommit = False
+        with conn, conn.cursor() as cur:
+            yield cur
+
+
 def service_caller() -> ServiceCaller:
     """The verified caller of the current /internal/ request (its customer id included)."""
     return g.service_caller

@@ -9,7 +9,9 @@ Every call names its path template exactly as contract/internal.yaml does
 (`client.get("/internal/products/{product_id}", product_id=5)`), so a test can collect
 the templates used in the code and hold them against the contract. No retries and no
 circuit breaker yet (they come with fault injection): a connect error, a timeout or a 5xx
-raises UpstreamUnavailable, and the caller decides how to degrade.
+raises UpstreamUnavailable, and the caller decides how to degrade. Its `sent` says whether
+the request may have reached the target: a saga may treat a step that was never sent as
+not taken, but must treat any other failure as an unknown outcome.
 
 Create a client per process, after the fork (in the app factory, which gunicorn runs in
 each worker): its pooled sockets must not be shared between processes.
@@ -18,13 +20,13 @@ each worker): its pooled sockets must not be shared between processes.
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from flask import g, has_request_context
 from urllib3 import HTTPConnectionPool, Timeout
 from urllib3.connection import HTTPConnection
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError
 from urllib3.util import parse_url
 
 from plumbing.observability import REQUEST_ID_HEADER
@@ -40,15 +42,18 @@ class Reply:
 
     status: int
     body: dict
+    headers: dict = field(default_factory=dict, compare=False)
 
 
 class UpstreamUnavailable(Exception):
-    """The target could not be reached, timed out, or answered 5xx."""
+    """The target could not be reached, timed out, or answered 5xx. `sent` is False only
+    when the request certainly never left (no connection could be made or lent)."""
 
-    def __init__(self, target: str, reason: str):
+    def __init__(self, target: str, reason: str, *, sent: bool = True):
         super().__init__(f"{target} unavailable: {reason}")
         self.target = target
         self.reason = reason
+        self.sent = sent
 
 
 class _AgedConnection(HTTPConnection):
@@ -90,7 +95,8 @@ class ServiceClient:
 
     def __init__(self, caller: str, target: str, base_url: str, key: bytes, *, threads: int,
                  connect_timeout: float = 1.0, read_timeout: float = 5.0,
-                 max_connection_age: float = 30.0, pool_timeout: float = 1.0):
+                 max_connection_age: float = 30.0, pool_timeout: float = 1.0,
+                 relayed_5xx: frozenset[int] = frozenset()):
         url = parse_url(base_url)
         if url.scheme != "http" or not url.host:
             raise ValueError(f"{target}: base URL must be http://host:port, not {base_url!r}")
@@ -98,6 +104,9 @@ class ServiceClient:
         self.target = target
         self._tokens = ServiceTokens(key, caller)
         self._pool_timeout = pool_timeout
+        # 5xx statuses whose JSON error body is a definite answer the caller relays (e.g.
+        # orders' 503 payment_unavailable: nothing was charged), not an unavailability.
+        self._relayed_5xx = relayed_5xx
         # One connection per calling thread; a thread that finds none free waits
         # (bounded by pool_timeout) rather than opening connections without limit.
         self._pool = _AgedPool(
@@ -143,17 +152,22 @@ class ServiceClient:
             response = self._pool.urlopen(method, url, body=body, headers=headers,
                                           redirect=False, pool_timeout=self._pool_timeout)
         except HTTPError as exc:
-            raise UpstreamUnavailable(self.target, f"{type(exc).__name__}: {exc}") from exc
-        if response.status >= 500:
-            raise UpstreamUnavailable(self.target, f"HTTP {response.status}")
+            # Refused or timed out while connecting, or no pooled connection free: the
+            # request never left. Anything later (a read timeout, a reset) may have run.
+            sent = not isinstance(exc, ConnectTimeoutError | EmptyPoolError)
+            raise UpstreamUnavailable(self.target, f"{type(exc).__name__}: {exc}",
+                                      sent=sent) from exc
         try:
             answer = json.loads(response.data)
         except ValueError:
             answer = None
+        if response.status >= 500 and not (response.status in self._relayed_5xx
+                                           and isinstance(answer, dict)):
+            raise UpstreamUnavailable(self.target, f"HTTP {response.status}")
         if not isinstance(answer, dict):
             raise UpstreamUnavailable(self.target, f"HTTP {response.status} without a JSON "
                                                    "object body")
-        return Reply(response.status, answer)
+        return Reply(response.status, answer, dict(response.headers))
 
 
 def fill_path(path_template: str, path_params: dict) -> str:

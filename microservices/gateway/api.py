@@ -1,10 +1,18 @@
 """The gateway's public API views: parse, call one composition function, answer."""
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, url_for
 
-from plumbing.http import int_arg, json_body, login_body, require_admin, str_arg
+from plumbing.http import (
+    current_customer,
+    idempotency_key,
+    int_arg,
+    json_body,
+    login_body,
+    require_admin,
+    str_arg,
+)
 
-from . import compose
+from . import composition
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 admin_bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -12,24 +20,63 @@ admin_bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 
 @bp.post("/auth/login")
 def login():
-    return compose.login(*login_body())
+    return composition.login(*login_body())
 
 
 @bp.get("/categories")
 def categories():
-    return compose.categories()
+    return composition.categories()
 
 
 @bp.get("/products")
 def products():
     page = int_arg("page", 1, 1, 10_000)
     per_page = int_arg("per_page", 20, 1, 100)
-    return compose.search(str_arg("q", 100), str_arg("category", 40), page, per_page)
+    return composition.search(str_arg("q", 100), str_arg("category", 40), page, per_page)
 
 
 @bp.get("/products/<int:product_id>")
 def product(product_id: int):
-    return compose.product(product_id)
+    return composition.product(product_id)
+
+
+def _customer() -> int:
+    """The customer of the request's bearer token, verified here; 401 otherwise."""
+    return current_customer(current_app.extensions["archlab"]["customer_key"])
+
+
+@bp.post("/orders")
+def create_order():
+    customer_id = _customer()
+    reply = composition.checkout(customer_id, idempotency_key(), json_body())
+    headers = {name: reply.headers[name] for name in ("Idempotent-Replayed", "Retry-After")
+               if name in reply.headers}
+    if reply.status == 201:
+        headers["Location"] = url_for("api.order", order_id=reply.body["id"])
+    return reply.body, reply.status, headers
+
+
+@bp.get("/orders")
+def list_orders():
+    customer_id = _customer()
+    page = int_arg("page", 1, 1, 10_000)
+    per_page = int_arg("per_page", 20, 1, 100)
+    return composition.orders(customer_id, page, per_page)
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id: int):
+    return composition.order(_customer(), order_id)
+
+
+@bp.get("/orders/<int:order_id>/invoice")
+def invoice(order_id: int):
+    return composition.invoice(_customer(), order_id)
+
+
+@bp.post("/orders/<int:order_id>/invoice/email")
+def email_invoice(order_id: int):
+    return composition.invoice(_customer(), order_id)
 
 
 @admin_bp.before_request
@@ -40,9 +87,9 @@ def _admin_only():
 
 @admin_bp.get("/audit")
 def audit():
-    return compose.audit()
+    return composition.audit()
 
 
 @admin_bp.put("/products/<int:product_id>/stock")
 def set_stock(product_id: int):
-    return compose.set_stock(product_id, json_body())
+    return composition.set_stock(product_id, json_body())

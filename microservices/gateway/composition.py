@@ -15,21 +15,12 @@ from plumbing.errors import STATUS_BY_CODE, ApiError
 
 from .upstreams import upstreams
 
-log = logging.getLogger("gateway.compose")
+log = logging.getLogger("gateway.composition")
 
 # How long the product page waits for stock before showing it as unknown.
 STOCK_WAIT_SECONDS = 1.0
-
-# No orders service runs in this stack yet: there are no orders, payments, keys or
-# invoices to count, so these figures are truly zero (they come from the orders
-# service once it joins).
-NO_ORDERS = {
-    "orders": {"PENDING": 0, "PAID": 0, "FAILED": 0, "paid_total_cents": 0, "paid_units": 0},
-    "payments": {"captured": 0, "captured_total_cents": 0, "without_order": 0,
-                 "paid_orders_not_matched": 0},
-    "idempotency": {"keys": 0, "keys_with_order": 0, "orders_without_key": 0},
-    "invoices": {"pending": 0, "printed": 0, "emailed": 0, "paid_orders_without_invoice": 0},
-}
+# The answers of a checkout that are the client's to hear, as orders gives them.
+CHECKOUT_ANSWERS = (201, 402, 409, 422, 503)
 
 
 def _unavailable(exc: UpstreamUnavailable) -> ApiError:
@@ -115,9 +106,95 @@ def set_stock(product_id: int, body) -> dict:
     return _answer(reply, 200)
 
 
+def checkout(customer_id: int, key: str, body) -> Reply:
+    """Place an order through the orders service's saga; its answer is the client's.
+
+    If orders cannot be reached the order was never placed (503). If the call was sent
+    but its answer is lost, the outcome is unknown: 409 in_progress tells the client to
+    replay the same key, which then gets the final answer."""
+    try:
+        reply = upstreams()["orders"].post("/internal/orders",
+                                           {"idempotency_key": key, "order": body},
+                                           customer_id=customer_id)
+    except UpstreamUnavailable as exc:
+        log.warning("checkout for customer %s: %s", customer_id, exc)
+        if exc.sent:
+            raise ApiError("in_progress", "the outcome of this order is not known yet; "
+                           "retry with the same Idempotency-Key shortly") from None
+        raise _unavailable(exc) from None
+    if reply.status in CHECKOUT_ANSWERS:
+        return reply
+    return Reply(200, _answer(reply))  # raises: no other answer is the client's
+
+
+def orders(customer_id: int, page: int, per_page: int) -> dict:
+    """One page of the customer's orders, newest first."""
+    return _get("orders", "/internal/orders", customer_id=customer_id,
+                query={"page": page, "per_page": per_page})
+
+
+def order(customer_id: int, order_id: int) -> dict:
+    """One of the customer's orders (404 for anyone else's)."""
+    return _get("orders", "/internal/orders/{order_id}", customer_id=customer_id,
+                order_id=order_id)
+
+
+def invoice(customer_id: int, order_id: int) -> dict:
+    """The invoices service joins this stack later: the order is checked (404 for
+    anyone else's), then 503."""
+    order(customer_id, order_id)
+    raise ApiError("service_unavailable", "invoices are not served by this shop yet")
+
+
 def audit() -> dict:
-    """The raw figures behind the invariants, gathered from the services that own them."""
-    stock = _get("inventory", "/internal/stock")["items"]
-    return {"architecture": "microservices",
-            "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "stock": stock, **NO_ORDERS}
+    """The raw figures behind the invariants, gathered from the services that own them
+    and matched across them (PAID orders against captured payments, held stock against
+    undecided orders)."""
+    ups = upstreams()
+    wanted = {"stock": ("inventory", "/internal/stock"),
+              "held": ("inventory", "/internal/reservations"),
+              "orders": ("orders", "/internal/audit"),
+              "payments": ("payments", "/internal/audit")}
+    calls = {what: ups.executor.submit(copy_current_request_context(ups[service].get), path)
+             for what, (service, path) in wanted.items()}
+    try:
+        answers = {name: _answer(call.result(), 200) for name, call in calls.items()}
+    except UpstreamUnavailable as exc:
+        raise _unavailable(exc) from None
+    return audit_figures(answers["stock"]["items"], answers["held"]["items"],
+                         answers["orders"], answers["payments"])
+
+
+def audit_figures(stock: list, held: list, orders_audit: dict, payments_audit: dict) -> dict:
+    """The public AuditFigures from each service's own figures."""
+    paid = {o["order_id"]: o["total_cents"] for o in orders_audit["paid"]}
+    captured: dict[int, list[int]] = {}
+    for p in payments_audit["items"]:
+        if p["status"] == "captured":
+            captured.setdefault(p["order_id"], []).append(p["amount_cents"])
+    not_matched = sum(1 for order_id, total in paid.items()
+                      if captured.get(order_id) != [total])
+    pending = set(orders_audit["pending_ids"])
+    return {
+        "architecture": "microservices",
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "stock": stock,
+        "orders": orders_audit["orders"],
+        "payments": {
+            "captured": sum(len(a) for a in captured.values()),
+            "captured_total_cents": sum(sum(a) for a in captured.values()),
+            "without_order": sum(len(a) for i, a in captured.items() if i not in paid),
+            "paid_orders_not_matched": not_matched,
+        },
+        "processor": payments_audit["processor"],
+        "reservations": {
+            "held": len(held),
+            "held_units": sum(r["units"] for r in held),
+            "held_for_final_orders": sum(1 for r in held if r["order_id"] not in pending),
+        },
+        "idempotency": orders_audit["idempotency"],
+        # Invoices are delivered by the invoices service, which joins this stack later:
+        # until then every PAID order's invoice is pending (as its Order says).
+        "invoices": {"pending": orders_audit["orders"]["PAID"], "printed": 0, "emailed": 0,
+                     "paid_orders_without_invoice": 0},
+    }

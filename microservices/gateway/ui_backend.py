@@ -5,48 +5,46 @@ from flask import current_app
 from shop import accounts
 from webui.backend import BackendError, call
 
-from . import compose
-
-NOT_YET = BackendError("service_unavailable", "Ordering is not available in this shop yet.",
-                       503)
+from . import composition
 
 
 class HttpBackend:
     """ShopBackend over the services, through the gateway's composition functions."""
 
     def categories(self) -> dict:
-        return call(compose.categories)
+        return call(composition.categories)
 
     def search(self, q, category, page, per_page) -> dict:
-        return call(compose.search, q, category, page, per_page)
+        return call(composition.search, q, category, page, per_page)
 
     def product(self, product_id) -> dict:
-        return call(compose.product, product_id)
+        return call(composition.product, product_id)
 
     def login(self, email, password) -> dict:
-        return call(compose.login, email, password)
+        return call(composition.login, email, password)
 
     def _customer(self, token: str) -> int:
         return call(accounts.customer_id_from_token,
                     current_app.extensions["archlab"]["customer_key"], token)
 
-    # Checkout, orders and invoices join with the orders, payments and invoices services.
     def checkout(self, token, key, items, card) -> dict:
-        self._customer(token)
-        raise NOT_YET
+        reply = call(composition.checkout, self._customer(token), key,
+                     {"items": items, "card": card})
+        if reply.status != 201:
+            body = reply.body
+            raise BackendError(body["error"], body["message"], reply.status,
+                               body.get("details"))
+        return reply.body
 
     def orders(self, token, page, per_page) -> dict:
-        self._customer(token)
-        raise NOT_YET
+        return call(composition.orders, self._customer(token), page, per_page)
 
     def order(self, token, order_id) -> dict:
-        self._customer(token)
-        raise NOT_YET
+        return call(composition.order, self._customer(token), order_id)
 
+    # Invoices join with the invoices service: until then the order is checked, then 503.
     def invoice(self, token, order_id) -> dict:
-        self._customer(token)
-        raise NOT_YET
+        return call(composition.invoice, self._customer(token), order_id)
 
     def email_invoice(self, token, order_id) -> dict:
-        self._customer(token)
-        raise NOT_YET
+        return call(composition.invoice, self._customer(token), order_id)

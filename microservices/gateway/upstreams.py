@@ -1,50 +1,19 @@
-"""The gateway's clients of the services, one set per process (created after fork)."""
+"""The services the gateway calls, and where to find them."""
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from microservices.common.upstreams import Upstream, Upstreams, app_upstreams
 
-from flask import current_app
-
-from microservices.common.client import ServiceClient
-
-# Where each service is, by environment variable, with the local platform's defaults.
-SERVICES = {"accounts": ("ACCOUNTS_URL", 8101), "catalog": ("CATALOG_URL", 8102),
-            "inventory": ("INVENTORY_URL", 8103)}
-
-
-def service_url(name: str) -> str:
-    """The base URL of service `name` from `<NAME>_URL`."""
-    variable, port = SERVICES[name]
-    return os.environ.get(variable, f"http://127.0.0.1:{port}")
-
-
-class Upstreams:
-    """A ServiceClient per service and a small executor for parallel calls."""
-
-    def __init__(self, key: bytes, threads: int):
-        self.pid = os.getpid()
-        self.clients = {name: ServiceClient("gateway", name, service_url(name), key,
-                                            threads=threads) for name in SERVICES}
-        # Calls made in parallel for one request (product + stock) run here.
-        self.executor = ThreadPoolExecutor(max_workers=threads,
-                                           thread_name_prefix="gateway-fanout")
-
-    def __getitem__(self, name: str) -> ServiceClient:
-        return self.clients[name]
-
-
-_lock = threading.Lock()
+TARGETS = {
+    "accounts": Upstream("ACCOUNTS_URL", 8101),
+    "catalog": Upstream("CATALOG_URL", 8102),
+    "inventory": Upstream("INVENTORY_URL", 8103),
+    # A checkout runs orders' whole saga (catalog, inventory, payments and the card
+    # processor, each with its own timeout, ~18 s at worst); its 503 answers are definite
+    # ("nothing was charged") and relayed to the client as they are.
+    "orders": Upstream("ORDERS_URL", 8104, read_timeout=20.0, relayed_5xx=frozenset({503})),
+    "payments": Upstream("PAYMENTS_URL", 8105),
+}
 
 
 def upstreams() -> Upstreams:
-    """This process's upstreams (connection pools are never shared across a fork)."""
-    ext = current_app.extensions["archlab"]
-    current = ext.get("upstreams")
-    if current is None or current.pid != os.getpid():
-        with _lock:
-            current = ext.get("upstreams")
-            if current is None or current.pid != os.getpid():
-                current = Upstreams(ext["service_key"], current_app.config["POOL_SIZE"])
-                ext["upstreams"] = current
-    return current
+    """The gateway's clients in this process."""
+    return app_upstreams(TARGETS)

@@ -7,8 +7,9 @@ from microservices.common.app import create_service_app
 from . import api
 
 NAME = "inventory"
-# Services whose service tokens may call this one.
-ALLOWED_CALLERS = frozenset({"gateway"})
+# Services whose service tokens may call this one: the gateway reads stock and held
+# reservations (the audit); orders drives the checkout saga's reservations.
+ALLOWED_CALLERS = frozenset({"gateway", "orders"})
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -5,7 +5,12 @@ from functools import partial
 from shopdata.seed import load_stock
 from shopdata.seed import reseed as load
 
+# One TRUNCATE of all three: reservation_lines references reservations, and PostgreSQL
+# truncates a referenced table only together with the tables referencing it.
+TABLES = ("reservation_lines", "reservations", "stock")
+
 
 def reseed(dsn: str) -> None:
-    """Empty the stock table and load every product's initial stock, in one transaction."""
-    load(dsn, ("stock",), [partial(load_stock, with_reserved=True)])
+    """Empty the stock and reservation tables and load every product's initial stock, in
+    one transaction: no reservation outlives the stock it held."""
+    load(dsn, TABLES, [partial(load_stock, with_reserved=True)])

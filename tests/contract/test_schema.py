@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import hypothesis
 import pytest
 import schemathesis
 import yaml
@@ -23,9 +24,17 @@ CONFIG = schemathesis.Config.from_path(Path(__file__).with_name("schemathesis.to
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-# The capability each operation needs; an architecture is fuzzed on what it serves.
+# The capability each operation needs (by its tag, unless named by operation); an
+# architecture is fuzzed on what it serves.
 CAPABILITY_BY_TAG = {"probes": "browse", "auth": "browse", "catalog": "browse",
                      "orders": "checkout", "admin": "admin"}
+CAPABILITY_BY_OPERATION = {"getInvoice": "invoice", "emailInvoice": "invoice"}
+
+
+def needs(operation: dict) -> str:
+    """The capability an operation of the contract needs."""
+    return CAPABILITY_BY_OPERATION.get(operation["operationId"],
+                                       CAPABILITY_BY_TAG[operation["tags"][0]])
 
 
 def served_contract(capabilities) -> dict:
@@ -34,7 +43,7 @@ def served_contract(capabilities) -> dict:
     spec = yaml.safe_load(CONTRACT.read_text())
     for path, item in list(spec["paths"].items()):
         for method in [m for m in item if m != "parameters"]:
-            if CAPABILITY_BY_TAG[item[method]["tags"][0]] not in capabilities:
+            if needs(item[method]) not in capabilities:
                 del item[method]
         if set(item) <= {"parameters"}:
             del spec["paths"][path]
@@ -83,6 +92,38 @@ class BearerTokens:
 @schema.parametrize()
 def test_api_conforms_to_the_contract(case, arch, credentials):
     case.call_and_validate(base_url=arch.base_url)
+
+
+# The operations the contract's links join: checkout -> the order -> the order history.
+LINKED = ("createOrder", "getOrder", "listOrders")
+
+
+@pytest.mark.capability("checkout")
+def test_checkout_order_and_history_follow_the_links(arch, credentials):
+    """Schemathesis' state machine drives the contract's OpenAPI links on the real stack:
+    each step's answer must conform, and an order placed must be readable through them."""
+    spec = served_contract(arch.capabilities)
+    spec["paths"] = {path: {m: op for m, op in item.items()
+                            if m == "parameters" or op.get("operationId") in LINKED}
+                     for path, item in spec["paths"].items()}
+    spec["paths"] = {p: i for p, i in spec["paths"].items() if set(i) - {"parameters"}}
+    api = schemathesis.openapi.from_dict(spec, config=CONFIG)
+    api.auth(refresh_interval=None)(BearerTokens)
+    linked_calls = []
+
+    class Shop(api.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"base_url": arch.base_url}
+
+        def after_call(self, response, case):
+            if case.operation.definition.raw["operationId"] == "getOrder" \
+                    and response.status_code == 200:
+                linked_calls.append(response.json()["id"])
+
+    Shop.run(settings=hypothesis.settings(
+        max_examples=25, stateful_step_count=4, deadline=None, database=None,
+        derandomize=True, suppress_health_check=list(hypothesis.HealthCheck)))
+    assert linked_calls, "no order was read through the createOrder -> getOrder link"
 
 
 class _OffContract(BaseHTTPRequestHandler):

@@ -25,6 +25,10 @@ from microservices.common.security import (
 )
 from microservices.inventory import app as inventory_app
 from microservices.inventory import seed as inventory_seed
+from microservices.orders import app as orders_app
+from microservices.orders import seed as orders_seed
+from microservices.payments import app as payments_app
+from microservices.payments import seed as payments_seed
 from monolith.data import seed as monolith_seed
 from monolith.web.app import create_app as create_monolith
 from shop.seed import INITIAL_STOCK, LOADTEST_PASSWORD, PRODUCT_COUNT
@@ -42,6 +46,8 @@ SERVICES = {
     "accounts": (accounts_app, accounts_seed),
     "catalog": (catalog_app, catalog_seed),
     "inventory": (inventory_app, inventory_seed),
+    "orders": (orders_app, orders_seed),
+    "payments": (payments_app, payments_seed),
 }
 
 
@@ -168,9 +174,13 @@ def test_not_ready_without_its_database(name):
     assert (resp.status_code, resp.json) == (503, {"status": "unavailable", "service": name})
     # An internal call without its database is a contract 503, not a stack trace.
     template = {"accounts": "/internal/customers/{customer_id}",
-                "catalog": "/internal/categories", "inventory": "/internal/stock"}[name]
-    params = {"customer_id": 1} if name == "accounts" else {}
-    resp = call(client, "GET", template, headers=service_headers(name), **params)
+                "catalog": "/internal/categories", "inventory": "/internal/stock",
+                "orders": "/internal/orders/{order_id}",
+                "payments": "/internal/payments/{order_id}"}[name]
+    params = {"customer_id": 1} if name == "accounts" else \
+        {"order_id": 1} if name in ("orders", "payments") else {}
+    resp = call(client, "GET", template, headers=service_headers(name, customer_id=1),
+                **params)
     assert resp.status_code == 503 and resp.json["error"] == "service_unavailable"
 
 
@@ -191,6 +201,20 @@ OPERATIONS = [
     ("inventory", "GET", "/internal/stock", {}),
     ("inventory", "GET", "/internal/stock/{product_id}", {"product_id": 1}),
     ("inventory", "PUT", "/internal/stock/{product_id}", {"product_id": 1}),
+    ("catalog", "POST", "/internal/products/lookup", {}),
+    ("inventory", "GET", "/internal/reservations", {}),
+    ("inventory", "GET", "/internal/reservations/{order_id}", {"order_id": 1}),
+    ("inventory", "POST", "/internal/reservations/{order_id}", {"order_id": 1}),
+    ("inventory", "POST", "/internal/reservations/{order_id}/commit", {"order_id": 1}),
+    ("inventory", "POST", "/internal/reservations/{order_id}/release", {"order_id": 1}),
+    ("orders", "POST", "/internal/orders", {}),
+    ("orders", "GET", "/internal/orders", {}),
+    ("orders", "GET", "/internal/orders/{order_id}", {"order_id": 1}),
+    ("orders", "GET", "/internal/audit", {}),
+    ("payments", "GET", "/internal/audit", {}),
+    ("payments", "GET", "/internal/payments/{order_id}", {"order_id": 1}),
+    ("payments", "POST", "/internal/payments/{order_id}/charge", {"order_id": 1}),
+    ("payments", "POST", "/internal/payments/{order_id}/cancel", {"order_id": 1}),
 ]
 
 BAD_TOKENS = {

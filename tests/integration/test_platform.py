@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from archlab.commands import down as down_command
+from archlab.config import STACK_SETTINGS
 from archlab.errors import StackAlreadyRunning, StackNotReady
 from archlab.platforms.local import LocalPlatform
 from archlab.platforms.statefiles import read_json
@@ -77,9 +78,12 @@ def test_up_serves_the_shop_and_status_is_healthy(platform, monolith):
 
     assert status.healthy
     assert [(p.name, p.port, p.health) for p in status.processes] == [
-        ("monolith", PORT_BASE, "ok"), ("monolith-worker", None, "-")]
+        ("card-processor", PORT_BASE + 108, "ok"), ("monolith", PORT_BASE, "ok"),
+        ("monolith-worker", None, "-")]
     state = read_json(platform.state_file)
     assert state["sizing"]["web_threads"] == 8
+    # Every stack setting is recorded, and every process got it.
+    assert state["settings"] == STACK_SETTINGS and state["test_hooks"] is None
     assert state["database"]["mode"] == "embedded"
     assert state["pids"]["postgres"] and state["startup_seconds"] > 0
 

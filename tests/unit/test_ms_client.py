@@ -139,6 +139,13 @@ def test_5xx_is_unavailable(server):
         make_client(server).get("/boom")
     assert failed.value.target == "catalog"
     assert "503" in failed.value.reason
+    assert failed.value.sent  # the target ran: what it did is not known
+
+
+def test_a_relayed_5xx_is_a_reply_with_its_headers(server):
+    reply = make_client(server, relayed_5xx=frozenset({503})).get("/boom")
+    assert reply == Reply(503, {"error": "service_unavailable", "message": "down"})
+    assert reply.headers["Content-Type"] == "application/json"
 
 
 def test_a_body_that_is_not_json_is_unavailable(server):
@@ -151,6 +158,7 @@ def test_read_timeout_is_unavailable(server):
     with pytest.raises(UpstreamUnavailable) as failed:
         client.get("/slow")
     assert "Timeout" in failed.value.reason
+    assert failed.value.sent  # sent, then no answer: the outcome is unknown
 
 
 def test_connection_refused_is_unavailable():
@@ -159,8 +167,9 @@ def test_connection_refused_is_unavailable():
         port = sock.getsockname()[1]
     # Nothing listens on the port any more.
     client = ServiceClient("gateway", "catalog", f"http://127.0.0.1:{port}", KEY, threads=1)
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailable) as failed:
         client.get("/echo")
+    assert not failed.value.sent  # never left: a saga may count the step as not taken
 
 
 def test_keep_alive_reuses_one_connection(server):
@@ -185,6 +194,7 @@ def test_a_busy_pool_waits_bounded_then_gives_up(server):
     with pytest.raises(UpstreamUnavailable) as failed:
         client.get("/echo")
     assert "EmptyPool" in failed.value.reason
+    assert not failed.value.sent
     server.release.set()
     slow.join()
 

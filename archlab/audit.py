@@ -1,0 +1,113 @@
+"""The audit: the business invariants of DESIGN §2, judged from a stack's raw figures.
+
+`/api/admin/audit` answers raw figures (the same shape on both architectures); this
+module turns them into verdicts. Some invariants hold at every moment; others only
+once the stack has settled - after recovery, with no checkout in flight - and are
+judged only when `settled` is true.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One invariant's verdict: which, whether it holds, and the figures that say so."""
+
+    number: int
+    name: str
+    holds: bool
+    detail: str
+
+
+def _stock(figures: dict, settled: bool) -> Verdict:
+    broken = [s["product_id"] for s in figures["stock"]
+              if s["initial"] != s["available"] + s["reserved"] + s["sold"]
+              or min(s["available"], s["reserved"], s["sold"]) < 0]
+    sold = sum(s["sold"] for s in figures["stock"])
+    reserved = sum(s["reserved"] for s in figures["stock"])
+    paid_units = figures["orders"]["paid_units"]
+    problems = []
+    if broken:
+        problems.append(f"initial != available + reserved + sold for products {broken[:10]}")
+    if settled and sold != paid_units:
+        problems.append(f"{sold} units sold but PAID orders hold {paid_units}")
+    held = figures["reservations"]["held_units"]
+    if reserved != held:
+        problems.append(f"{reserved} units reserved in stock but reservations hold {held}")
+    return Verdict(1, "stock conserved", not problems,
+                   "; ".join(problems) or f"{len(figures['stock'])} products balance; "
+                   f"{sold} units sold, {reserved} reserved")
+
+
+def _payments(figures: dict, settled: bool) -> Verdict:
+    pay, proc = figures["payments"], figures["processor"]
+    problems = []
+    if pay["paid_orders_not_matched"]:
+        problems.append(f"{pay['paid_orders_not_matched']} PAID orders without exactly one "
+                        "captured payment of their total")
+    if pay["without_order"]:
+        problems.append(f"{pay['without_order']} captured payments without a PAID order")
+    if settled:
+        if proc["captures_without_payment"]:
+            problems.append(f"{proc['captures_without_payment']} captures at the processor "
+                            "that no payment accounts for")
+        if proc["payments_without_capture"]:
+            problems.append(f"{proc['payments_without_capture']} payments the processor "
+                            "does not hold as captured")
+        if proc["captures"] != figures["orders"]["PAID"]:
+            problems.append(f"{proc['captures']} captures at the processor for "
+                            f"{figures['orders']['PAID']} PAID orders")
+    return Verdict(2, "one capture per PAID order", not problems,
+                   "; ".join(problems) or f"{pay['captured']} captured payments match "
+                   f"{figures['orders']['PAID']} PAID orders and the processor's record")
+
+
+def _recovered(figures: dict, settled: bool) -> Verdict:
+    res = figures["reservations"]
+    pending = figures["orders"]["PENDING"]
+    problems = []
+    if settled and pending:
+        problems.append(f"{pending} orders still PENDING")
+    if settled and res["held"]:
+        problems.append(f"{res['held']} reservations still hold stock")
+    elif res["held_for_final_orders"] and settled:
+        problems.append(f"{res['held_for_final_orders']} reservations held for decided orders")
+    return Verdict(3, "nothing left undecided", not problems,
+                   "; ".join(problems) or ("no PENDING order, no stock held" if settled
+                                           else "judged only once settled"))
+
+
+def _keys(figures: dict, settled: bool) -> Verdict:
+    keys, paid = figures["idempotency"], figures["orders"]["PAID"]
+    problems = []
+    if keys["orders_without_key"]:
+        problems.append(f"{keys['orders_without_key']} orders no accepted key accounts for")
+    if keys["keys_with_order"] != paid:
+        problems.append(f"{keys['keys_with_order']} keys answered with an order for {paid} "
+                        "PAID orders")
+    return Verdict(4, "one order per key", not problems,
+                   "; ".join(problems) or f"{keys['keys']} keys with final answers, "
+                   f"{keys['keys_with_order']} of them an order")
+
+
+def _invoices(figures: dict, settled: bool) -> Verdict:
+    inv = figures["invoices"]
+    problems = []
+    if inv["paid_orders_without_invoice"]:
+        problems.append(f"{inv['paid_orders_without_invoice']} PAID orders without an invoice")
+    if settled and inv["pending"]:
+        problems.append(f"{inv['pending']} invoices still pending")
+    return Verdict(5, "every invoice delivered", not problems,
+                   "; ".join(problems) or f"{inv['printed']} printed, {inv['emailed']} e-mailed")
+
+
+def verdicts(figures: dict, *, settled: bool = True, invoices: bool = True) -> list[Verdict]:
+    """The verdict of each invariant on these figures. `invoices`: judge invariant 5
+    (an architecture that does not deliver invoices yet is not judged on them)."""
+    checks = [_stock, _payments, _recovered, _keys] + ([_invoices] if invoices else [])
+    return [check(figures, settled) for check in checks]
+
+
+def violations(figures: dict, **kw) -> list[Verdict]:
+    """The verdicts that do not hold."""
+    return [v for v in verdicts(figures, **kw) if not v.holds]
