@@ -1,5 +1,6 @@
-"""The monolith's background worker: retries invoice deliveries left pending, and
-settles charge attempts a checkout abandoned (refunds their capture at the card processor).
+"""The monolith's background worker: delivers the invoices checkouts left to it
+(INVOICE_DELIVERY=deferred) and retries deliveries left pending, and settles charge
+attempts a checkout abandoned (refunds their capture at the card processor).
 
 It runs as its own supervised process (web workers only serve requests), so a
 paused or saturated web process never stops deliveries or refunds.
@@ -13,6 +14,7 @@ from cardprocessor.client import CardProcessor, processor_from_env
 from monolith.data.uow import UnitOfWork
 from monolith.services.invoicing import (
     deliver,
+    delivery_from_config,
     due_invoices,
     mailer_from_config,
     printer_from_config,
@@ -27,12 +29,19 @@ POLL_SECONDS = 1.0
 BATCH = 50
 
 
-def run_once(pool: Pool, printer, mailer) -> int:
-    """Deliver every due invoice once; returns how many were delivered."""
+def run_once(pool: Pool, printer, mailer, stop: threading.Event | None = None) -> int:
+    """Deliver every due invoice once, batch after batch while batches come back full
+    (deferred delivery leaves one per checkout); returns how many were delivered."""
     delivered = 0
-    for order_id in due_invoices(UnitOfWork(pool, read_only=True), BATCH):
-        if deliver(UnitOfWork(pool), printer, mailer, order_id) in ("printed", "emailed"):
-            delivered += 1
+    while stop is None or not stop.is_set():
+        due = due_invoices(UnitOfWork(pool, read_only=True), BATCH)
+        outcomes = [deliver(UnitOfWork(pool), printer, mailer, order_id) for order_id in due]
+        delivered += sum(outcome in ("printed", "emailed") for outcome in outcomes)
+        # A failed delivery is rescheduled, so the next batch holds new invoices - unless
+        # every one was skipped (held by another process): then they stay due, and asking
+        # again at once would only find them again.
+        if len(due) < BATCH or all(outcome == "skipped" for outcome in outcomes):
+            return delivered
     return delivered
 
 
@@ -52,14 +61,17 @@ def sweep_once(pool: Pool, processor: CardProcessor,
 
 def main() -> None:
     """Deliver due invoices and settle abandoned charges until SIGTERM or SIGINT."""
-    pool = Pool(os.environ["DATABASE_URL"], 1, application_name="monolith-worker")
-    printer = printer_from_config(os.environ.get("MONOLITH_PRINTER", "spool"))
+    printer = printer_from_config(os.environ.get("INVOICE_PRINTER", "spool"))
     mailer = mailer_from_config(os.environ.get("MONOLITH_MAILER", "mailbox"))
+    # The worker delivers whatever is due either way; a mistyped setting must still stop
+    # the stack's start, here as in the web process.
+    delivery_from_config(os.environ.get("INVOICE_DELIVERY", "inline"))
+    pool = Pool(os.environ["DATABASE_URL"], 1, application_name="monolith-worker")
     # One thread, one call at a time: one connection to the processor is enough.
     processor = processor_from_env(maxsize=1)
 
     def one_round(stop: threading.Event) -> None:
-        n = run_once(pool, printer, mailer)
+        n = run_once(pool, printer, mailer, stop)
         if n:
             log.info("delivered %d pending invoice(s)", n)
         settled = sweep_once(pool, processor, stop)

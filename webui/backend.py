@@ -49,10 +49,17 @@ class ShopBackend(Protocol):
         """Order; not_found (404) when it is not the customer's."""
 
     def invoice(self, token: str, order_id: int) -> dict:
-        """Invoice: {"order_id", "number", "status", "delivered_at", "text", "html"}."""
+        """Invoice: {"order_id", "number", "status", "delivered_at", "emailed_at", "text",
+        "html"}; "emailed_at" is when it was last e-mailed (either kind), or None."""
 
     def email_invoice(self, token: str, order_id: int) -> dict:
         """InvoiceEmail: {"order_id", "to", "status": "accepted"}."""
+
+    def emails(self, token: str, page: int, per_page: int) -> dict:
+        """EmailPage of the token's customer, newest first: {"items": [{"id", "to",
+        "subject", "body", "sent_at", "order_id", "kind"}], "page", "per_page", "total"};
+        "kind" is "invoice" (the delivery, printing having failed) or "invoice_copy" (sent
+        on the customer's request); "order_id" may be None."""
 
 
 def call(fn, *args):

@@ -11,7 +11,7 @@ from flask import Blueprint
 from . import csrf, rendering
 from .backend import ShopBackend
 from .rendering import render_error
-from .routes import account, basket, catalogue, checkout, orders
+from .routes import account, basket, catalogue, checkout, emails, orders
 from .sessions import PageSessions
 
 __all__ = ["create_blueprint", "render_error"]
@@ -27,6 +27,6 @@ def create_blueprint(backend: ShopBackend) -> Blueprint:
     bp.app_context_processor(rendering.layout)
     for name in ("eur", "gross", "when", "category_label"):
         bp.add_app_template_filter(getattr(rendering, name), name)
-    for feature in (catalogue, basket, account, checkout, orders):
+    for feature in (catalogue, basket, account, checkout, orders, emails):
         feature.register(bp, backend)
     return bp

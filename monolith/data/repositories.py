@@ -26,7 +26,19 @@ class OrderRow:
     card_last4: str
     invoice_status: str
     invoice_delivered_at: datetime | None
+    invoice_emailed_at: datetime | None
     lines: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class EmailRow:
+    id: int
+    order_id: int
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class CustomerRepository(CustomerQueries):
 
 _ORDER_SELECT = (
     "SELECT o.id, o.customer_id, o.status, o.created_at, o.subtotal_cents, o.vat_cents,"
-    " o.total_cents, o.card_last4, coalesce(i.status, 'pending'), i.delivered_at,"
+    " o.total_cents, o.card_last4, coalesce(i.status, 'pending'), i.delivered_at, i.emailed_at,"
     " (SELECT json_agg(json_build_object('product_id', l.product_id, 'sku', l.sku,"
     "   'name', l.name, 'quantity', l.quantity, 'unit_price_cents', l.unit_price_cents,"
     "   'line_total_cents', l.line_total_cents) ORDER BY l.product_id)"
@@ -126,7 +138,7 @@ class OrderRepository:
             params.append(customer_id)
         self.cur.execute(sql, params)
         row = self.cur.fetchone()
-        return OrderRow(*row[:10], tuple(row[10] or ())) if row else None
+        return OrderRow(*row[:11], tuple(row[11] or ())) if row else None
 
     def page_for_customer(self, customer_id: int, limit: int,
                           offset: int) -> tuple[list[tuple], int]:
@@ -229,11 +241,12 @@ class InvoiceRepository:
     def __init__(self, cur):
         self.cur = cur
 
-    def add_pending(self, order_id: int) -> None:
-        """Register an order's invoice as pending delivery. The web process delivers it
-        right after the purchase; the worker only steps in if it is still pending later."""
+    def add_pending(self, order_id: int, due_in_seconds: float) -> None:
+        """Register an order's invoice as pending delivery, due for the worker in
+        `due_in_seconds` (0: at once)."""
         self.cur.execute("INSERT INTO invoices (order_id, status, next_attempt_at)"
-                         " VALUES (%s, 'pending', now() + interval '5 seconds')", (order_id,))
+                         " VALUES (%s, 'pending', now() + make_interval(secs => %s))",
+                         (order_id, due_in_seconds))
 
     def lock_pending(self, order_id: int) -> bool:
         """Lock a pending invoice for delivery; False if delivered or taken by another."""
@@ -273,10 +286,31 @@ class InvoiceRepository:
         self.cur.execute("INSERT INTO print_spool (order_id, document) VALUES (%s, %s)",
                          (order_id, document))
 
-    def mail(self, order_id: int, recipient: str, subject: str, body: str) -> None:
-        """Put a message in the outgoing mailbox."""
-        self.cur.execute("INSERT INTO mailbox (order_id, recipient, subject, body)"
-                         " VALUES (%s, %s, %s, %s)", (order_id, recipient, subject, body))
+    def mail(self, order_id: int, kind: str, recipient: str, subject: str, body: str) -> None:
+        """Put a message of `kind` ('invoice' or 'invoice_copy') in the outgoing mailbox."""
+        self.cur.execute("INSERT INTO mailbox (order_id, kind, recipient, subject, body)"
+                         " VALUES (%s, %s, %s, %s, %s)", (order_id, kind, recipient, subject, body))
+
+    def mark_emailed(self, order_id: int) -> None:
+        """Record that the invoice was e-mailed just now (its delivery status stays)."""
+        self.cur.execute("UPDATE invoices SET emailed_at = now() WHERE order_id = %s",
+                         (order_id,))
+
+    def emails_for_customer(self, customer_id: int, limit: int,
+                            offset: int) -> tuple[list[EmailRow], int]:
+        """The mailbox's messages about the customer's orders, newest first, and the total."""
+        self.cur.execute(
+            "SELECT m.id, m.order_id, m.kind, m.recipient, m.subject, m.body, m.created_at,"
+            " count(*) OVER () FROM mailbox m JOIN orders o ON o.id = m.order_id"
+            " WHERE o.customer_id = %s ORDER BY m.created_at DESC, m.id DESC"
+            " LIMIT %s OFFSET %s", (customer_id, limit, offset))
+        rows = self.cur.fetchall()
+        if rows:
+            return [EmailRow(*r[:7]) for r in rows], rows[0][7]
+        # An empty page (past the end) still answers the total.
+        self.cur.execute("SELECT count(*) FROM mailbox m JOIN orders o ON o.id = m.order_id"
+                         " WHERE o.customer_id = %s", (customer_id,))
+        return [], self.cur.fetchone()[0]
 
 
 class AuditRepository:
@@ -325,6 +359,14 @@ class AuditRepository:
         cur.execute("SELECT count(*) FROM orders o WHERE o.status = 'PAID' AND NOT EXISTS"
                     " (SELECT 1 FROM invoices i WHERE i.order_id = o.id)")
         invoices["paid_orders_without_invoice"] = cur.fetchone()[0]
+        # From what the devices really received, not from the status: a second delivery
+        # would leave the status as it was. E-mails sent on request are not deliveries.
+        cur.execute(
+            "SELECT count(*) FROM (SELECT order_id FROM"
+            "  (SELECT order_id FROM print_spool"
+            "   UNION ALL SELECT order_id FROM mailbox WHERE kind = 'invoice') d"
+            "  GROUP BY order_id HAVING count(*) > 1) twice")
+        invoices["duplicate_deliveries"] = cur.fetchone()[0]
         return {
             "orders": by_status | {"paid_total_cents": paid_total, "paid_units": paid_units},
             "payments": {"captured": captured, "captured_total_cents": captured_total,

@@ -110,24 +110,34 @@ CREATE TABLE IF NOT EXISTS invoices (
     attempts        integer NOT NULL DEFAULT 0,
     last_error      text,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    delivered_at    timestamptz
+    delivered_at    timestamptz,
+    -- When it was last e-mailed: as the delivery, or on the customer's request (which
+    -- leaves `status` as it is).
+    emailed_at      timestamptz
 );
 CREATE INDEX IF NOT EXISTS invoices_pending ON invoices (next_attempt_at)
     WHERE status = 'pending';
 
 -- What the printer and the mailer received: the lab's stand-ins for paper and SMTP.
+-- The audit counts deliveries per order from these two tables, and the customer's
+-- e-mails are read through their orders: both look rows up by order.
 CREATE TABLE IF NOT EXISTS print_spool (
     id         bigserial PRIMARY KEY,
     order_id   bigint NOT NULL REFERENCES orders (id),
     document   text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX IF NOT EXISTS print_spool_order ON print_spool (order_id);
 
+-- `kind`: 'invoice' is the delivery (printing failed), 'invoice_copy' one the customer
+-- asked for; only the first counts as delivering the invoice.
 CREATE TABLE IF NOT EXISTS mailbox (
     id         bigserial PRIMARY KEY,
     order_id   bigint NOT NULL REFERENCES orders (id),
+    kind       text NOT NULL CHECK (kind IN ('invoice', 'invoice_copy')),
     recipient  text NOT NULL,
     subject    text NOT NULL,
     body       text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX IF NOT EXISTS mailbox_order ON mailbox (order_id, created_at);

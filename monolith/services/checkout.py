@@ -59,11 +59,15 @@ def _parse(body, today: datetime.date) -> tuple[list[OrderLine], Card]:
 
 def purchase(uow, processor: CardProcessor, printer: invoicing.Printer,
              mailer: invoicing.Mailer, customer_id: int, key: str, body, *,
-             today: datetime.date) -> CheckoutResult:
-    """Check out, then deliver the invoice at once (best effort) - for the API and the
-    pages alike."""
-    result = checkout(uow, processor, customer_id, key, body, today=today)
-    if result.status == 201 and not result.replayed:
+             today: datetime.date, delivery: str = "inline") -> CheckoutResult:
+    """Check out, then have the invoice delivered - for the API and the pages alike.
+
+    `delivery` 'inline' delivers it in this request, right after the COMMIT (best
+    effort); 'deferred' only registers it, due at once, for the worker to deliver.
+    """
+    result = checkout(uow, processor, customer_id, key, body, today=today,
+                      invoice_due_in=invoicing.DUE_IN_SECONDS[delivery])
+    if delivery == "inline" and result.status == 201 and not result.replayed:
         order_id = result.body["id"]
         try:
             invoicing.deliver(uow, printer, mailer, order_id)
@@ -74,8 +78,10 @@ def purchase(uow, processor: CardProcessor, printer: invoicing.Printer,
 
 
 def checkout(uow, processor: CardProcessor, customer_id: int, key: str, body, *,
-             today: datetime.date) -> CheckoutResult:
-    """Buy the body's items with its card, exactly once per (customer, key)."""
+             today: datetime.date,
+             invoice_due_in: float = invoicing.DUE_IN_SECONDS["inline"]) -> CheckoutResult:
+    """Buy the body's items with its card, exactly once per (customer, key); the order's
+    invoice is registered pending, due for the worker in `invoice_due_in` seconds."""
     request_hash = request_fingerprint(body)
     try:
         lines, card = _parse(body, today)
@@ -140,7 +146,7 @@ def checkout(uow, processor: CardProcessor, customer_id: int, key: str, body, *,
         order_id, created_at = uow.orders.add(customer_id, "PAID", priced, last4)
         uow.payments.capture(order_id, total, last4, reference)
         uow.charges.finish(reference, "captured", order_id)
-        uow.invoices.add_pending(order_id)
+        uow.invoices.add_pending(order_id, invoice_due_in)
         view = placed_order_view(order_id, created_at, priced, last4)
         return _final(uow, customer_id, key, request_hash, 201, view, order_id)
 

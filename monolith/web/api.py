@@ -7,7 +7,7 @@ import datetime
 
 from flask import Blueprint, current_app, g, url_for
 
-from monolith.services import accounts, catalog, checkout, invoicing, orders
+from monolith.services import accounts, catalog, checkout, emails, invoicing, orders
 from plumbing import http
 from plumbing.http import idempotency_key, int_arg, json_body, login_body, str_arg
 
@@ -49,7 +49,8 @@ def create_order():
     key, body = idempotency_key(), json_body()
     ext = current_app.extensions["archlab"]
     result = checkout.purchase(g.uow(), g.processor(), ext["printer"], ext["mailer"],
-                               customer_id, key, body, today=datetime.date.today())
+                               customer_id, key, body, today=datetime.date.today(),
+                               delivery=ext["delivery"])
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.status == 201:
         headers["Location"] = url_for("api.order", order_id=result.body["id"])
@@ -78,3 +79,12 @@ def invoice(order_id: int):
 def email_invoice(order_id: int):
     mailer = current_app.extensions["archlab"]["mailer"]
     return invoicing.email_invoice(g.uow(), mailer, current_customer(), order_id), 202
+
+
+@bp.get("/account/emails")
+def list_emails():
+    """The e-mails the shop sent the customer, newest first."""
+    customer_id = current_customer()
+    page = int_arg("page", 1, 1, 10_000)
+    per_page = int_arg("per_page", 20, 1, 100)
+    return emails.list_emails(g.reader(), customer_id, page, per_page)

@@ -9,7 +9,11 @@ from flask import Flask, g
 
 from cardprocessor.client import CardProcessor, processor_from_env
 from monolith.data.uow import UnitOfWork
-from monolith.services.invoicing import mailer_from_config, printer_from_config
+from monolith.services.invoicing import (
+    delivery_from_config,
+    mailer_from_config,
+    printer_from_config,
+)
 from plumbing import errors, observability
 from plumbing.db import PoolHolder
 from webui.views import create_blueprint, render_error
@@ -48,8 +52,9 @@ def config_from_env() -> dict:
         "ADMIN_TOKEN": os.environ.get("ARCHLAB_ADMIN_TOKEN", ""),
         # One connection per serving thread: a thread never waits for another's.
         "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
-        "PRINTER": os.environ.get("MONOLITH_PRINTER", "spool"),
+        "PRINTER": os.environ.get("INVOICE_PRINTER", "spool"),
         "MAILER": os.environ.get("MONOLITH_MAILER", "mailbox"),
+        "INVOICE_DELIVERY": os.environ.get("INVOICE_DELIVERY", "inline"),
     }
 
 
@@ -75,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
             lambda: processor_from_env(maxsize=app.config["POOL_SIZE"])),
         "printer": printer_from_config(app.config["PRINTER"]),
         "mailer": mailer_from_config(app.config["MAILER"]),
+        "delivery": delivery_from_config(app.config["INVOICE_DELIVERY"]),
     }
 
     @app.before_request

@@ -4,7 +4,7 @@ import datetime
 
 from flask import current_app, g
 
-from monolith.services import accounts, catalog, checkout, invoicing, orders
+from monolith.services import accounts, catalog, checkout, emails, invoicing, orders
 from webui.backend import BackendError, call
 
 
@@ -12,8 +12,7 @@ class InProcessBackend:
     """ShopBackend over the monolith's services, in the web process itself."""
 
     def _customer(self, token: str) -> int:
-        return call(accounts.customer_id_from_token, token,
-                          current_app.config["SECRET_KEY"])
+        return call(accounts.customer_id_from_token, token, current_app.config["SECRET_KEY"])
 
     def categories(self) -> dict:
         return call(catalog.list_categories, g.reader())
@@ -26,13 +25,14 @@ class InProcessBackend:
 
     def login(self, email, password) -> dict:
         return call(accounts.login, g.reader(), email, password,
-                          current_app.config["SECRET_KEY"])
+                    current_app.config["SECRET_KEY"])
 
     def checkout(self, token, key, items, card) -> dict:
         ext = current_app.extensions["archlab"]
         result = call(lambda: checkout.purchase(
             g.uow(), g.processor(), ext["printer"], ext["mailer"], self._customer(token), key,
-            {"items": items, "card": card}, today=datetime.date.today()))
+            {"items": items, "card": card}, today=datetime.date.today(),
+            delivery=ext["delivery"]))
         if result.status != 201:
             body = result.body
             raise BackendError(body["error"], body["message"], result.status,
@@ -50,5 +50,8 @@ class InProcessBackend:
 
     def email_invoice(self, token, order_id) -> dict:
         mailer = current_app.extensions["archlab"]["mailer"]
-        return call(invoicing.email_invoice, g.uow(), mailer, self._customer(token),
-                          order_id)
+        return call(invoicing.email_invoice, g.uow(), mailer, self._customer(token), order_id)
+
+    def emails(self, token, page, per_page) -> dict:
+        """The customer's e-mails, from the service (not through the API's view)."""
+        return call(emails.list_emails, g.reader(), self._customer(token), page, per_page)

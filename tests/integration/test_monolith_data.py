@@ -1,6 +1,7 @@
 """The monolith's data tier on real PostgreSQL: repositories, unit of work, the
-database's own guards, charge attempts and their sweep, and the worker that retries
-invoice deliveries and settles abandoned charges (against an in-memory processor)."""
+database's own guards, charge attempts and their sweep, invoices, the mailbox and the
+audit's count of duplicate deliveries, and the worker that delivers invoices and
+settles abandoned charges (against an in-memory processor)."""
 
 import datetime
 
@@ -9,9 +10,10 @@ import pytest
 
 from archlab.config import project_root
 from archlab.db import apply_sql, start_database
+from monolith import worker
 from monolith.data.seed import reseed
 from monolith.data.uow import UnitOfWork
-from monolith.services import checkout, invoicing, payments
+from monolith.services import checkout, emails, invoicing, payments
 from monolith.worker import run_once, sweep_once
 from plumbing.db import Pool, PoolTimeout
 from shop.errors import PaymentUnavailable
@@ -44,10 +46,11 @@ def pool(dsn):
     p.close()
 
 
-def buy(pool, key="k1", customer=1, items=None, processor=None):
+def buy(pool, key="k1", customer=1, items=None, processor=None, delivery="inline"):
     body = {"items": items or [{"product_id": 1, "quantity": 2}], "card": CARD}
     return checkout.checkout(UnitOfWork(pool), processor or FakeCardProcessor(), customer,
-                             key, body, today=TODAY)
+                             key, body, today=TODAY,
+                             invoice_due_in=invoicing.DUE_IN_SECONDS[delivery])
 
 
 def sql(pool, statement, params=()):
@@ -133,6 +136,95 @@ def test_worker_delivers_what_stayed_pending(pool):
         assert uow.orders.get(order_id).invoice_status == "emailed"
         assert uow.invoices.attempts(order_id) == 2
     assert run_once(pool, invoicing.SpoolPrinter(), invoicing.MailboxMailer()) == 0
+
+
+def test_an_inline_invoice_waits_a_grace_and_a_deferred_one_is_due_at_once(pool):
+    inline = buy(pool, key="inline").body["id"]
+    deferred = buy(pool, key="deferred", delivery="deferred").body["id"]
+    with UnitOfWork(pool, read_only=True) as uow:
+        assert uow.invoices.due(10) == [deferred]
+    [(grace,)] = sql(pool, "SELECT extract(epoch FROM next_attempt_at - o.created_at)"
+                           " FROM invoices i JOIN orders o ON o.id = i.order_id"
+                           " WHERE order_id = %s", (inline,))
+    assert float(grace) == invoicing.DUE_IN_SECONDS["inline"]
+    assert run_once(pool, invoicing.SpoolPrinter(), invoicing.MailboxMailer()) == 1
+    assert sql(pool, "SELECT order_id FROM print_spool") == [(deferred,)]
+
+
+def test_worker_keeps_going_while_batches_come_back_full(pool, monkeypatch):
+    monkeypatch.setattr(worker, "BATCH", 2)
+    for n in range(5):
+        buy(pool, key=f"k{n}", delivery="deferred")
+    assert run_once(pool, invoicing.SpoolPrinter(), invoicing.MailboxMailer()) == 5
+    assert sql(pool, "SELECT status, count(*) FROM invoices GROUP BY status") == [("printed", 5)]
+
+
+def test_emailed_at_is_set_by_either_kind_of_email_and_only_delivery_changes_status(pool):
+    order_id = buy(pool).body["id"]
+    invoicing.email_invoice(UnitOfWork(pool), invoicing.MailboxMailer(), 1, order_id)
+    copy = invoicing.get_invoice(UnitOfWork(pool, read_only=True), 1, order_id)
+    assert (copy["status"], copy["delivered_at"]) == ("pending", None)
+    assert copy["emailed_at"] is not None
+
+    assert invoicing.deliver(UnitOfWork(pool), OFFLINE, invoicing.MailboxMailer(),
+                             order_id) == "emailed"
+    delivered = invoicing.get_invoice(UnitOfWork(pool, read_only=True), 1, order_id)
+    assert delivered["status"] == "emailed"
+    assert delivered["emailed_at"] == delivered["delivered_at"] > copy["emailed_at"]
+    assert sql(pool, "SELECT kind FROM mailbox ORDER BY id") == [("invoice_copy",),
+                                                                 ("invoice",)]
+
+
+def test_a_mailbox_kind_outside_the_list_is_refused(pool):
+    order_id = buy(pool).body["id"]
+    with UnitOfWork(pool) as uow:
+        with pytest.raises(psycopg2.errors.CheckViolation):
+            uow.invoices.mail(order_id, "newsletter", "a@rackshop.test", "hi", "hello")
+
+
+def test_emails_are_the_customers_own_newest_first(pool):
+    mine, theirs = buy(pool).body["id"], buy(pool, key="k2", customer=2).body["id"]
+    invoicing.deliver(UnitOfWork(pool), OFFLINE, invoicing.MailboxMailer(), mine)
+    for customer, order_id in ((1, mine), (2, theirs), (1, mine)):
+        invoicing.email_invoice(UnitOfWork(pool), invoicing.MailboxMailer(), customer,
+                                order_id)
+
+    page = emails.list_emails(UnitOfWork(pool, read_only=True), 1, 1, 2)
+    assert (page["total"], [m["kind"] for m in page["items"]]) == (3, ["invoice_copy"] * 2)
+    assert [m["id"] for m in page["items"]] == sorted((m["id"] for m in page["items"]),
+                                                      reverse=True)
+    [oldest] = emails.list_emails(UnitOfWork(pool, read_only=True), 1, 2, 2)["items"]
+    assert (oldest["kind"], oldest["order_id"], oldest["to"]) == (
+        "invoice", mine, "customer1@rackshop.test")
+    assert datetime.datetime.fromisoformat(oldest["sent_at"]).tzinfo is not None
+    assert emails.list_emails(UnitOfWork(pool, read_only=True), 1, 3, 2) == {
+        "items": [], "page": 3, "per_page": 2, "total": 3}
+    theirs_page = emails.list_emails(UnitOfWork(pool, read_only=True), 2, 1, 20)
+    assert [(m["order_id"], m["kind"]) for m in theirs_page["items"]] == [
+        (theirs, "invoice_copy")]
+    assert emails.list_emails(UnitOfWork(pool, read_only=True), 3, 1, 20)["total"] == 0
+
+
+def test_audit_counts_orders_delivered_more_than_once(pool):
+    printed, emailed, copied = (buy(pool, key=k).body["id"] for k in ("a", "b", "c"))
+    mailer = invoicing.MailboxMailer()
+    invoicing.deliver(UnitOfWork(pool), invoicing.SpoolPrinter(), mailer, printed)
+    invoicing.deliver(UnitOfWork(pool), OFFLINE, mailer, emailed)
+    invoicing.deliver(UnitOfWork(pool), invoicing.SpoolPrinter(), mailer, copied)
+    for _ in range(2):
+        invoicing.email_invoice(UnitOfWork(pool), mailer, 1, copied)
+
+    def duplicates() -> int:
+        with UnitOfWork(pool, read_only=True) as uow:
+            return uow.audit.figures()["invoices"]["duplicate_deliveries"]
+
+    assert duplicates() == 0
+    with UnitOfWork(pool) as uow:  # what a second, racing delivery would have left
+        uow.invoices.spool(printed, "again")
+        uow.invoices.spool(emailed, "printed after all")
+        uow.invoices.mail(emailed, "invoice", "customer1@rackshop.test", "again", "again")
+        uow.commit()
+    assert duplicates() == 2
 
 
 def test_a_payment_reference_is_unique(pool):

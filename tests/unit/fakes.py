@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from cardprocessor.client import Charge, ChargeFailed, OutcomeUnknown, ProcessorUnavailable
-from monolith.data.repositories import OrderRow, SavedOutcome
+from monolith.data.repositories import EmailRow, OrderRow, SavedOutcome
 from shop.cards import LATE_ANSWER_CARD, Card, Outcome, authorize
 from shop.catalog import CATEGORIES
 from shop.orders import PricedOrder
@@ -25,7 +25,6 @@ from shopdata.catalog import ProductRow
 
 # A fixed clock: tests move it forward explicitly to reach retry times.
 START = datetime.datetime(2026, 1, 15, 12, 0, tzinfo=datetime.UTC)
-INVOICE_GRACE = datetime.timedelta(seconds=5)
 
 
 class IntegrityError(Exception):
@@ -47,6 +46,7 @@ class Tables:
     print_spool: list[dict] = field(default_factory=list)
     mailbox: list[dict] = field(default_factory=list)
     next_order_id: int = 1
+    next_mail_id: int = 1
 
 
 @dataclass
@@ -198,6 +198,7 @@ class FakeOrderRepository:
             vat_cents=o["vat_cents"], total_cents=o["total_cents"], card_last4=o["card_last4"],
             invoice_status=invoice["status"] if invoice else "pending",
             invoice_delivered_at=invoice["delivered_at"] if invoice else None,
+            invoice_emailed_at=invoice["emailed_at"] if invoice else None,
             lines=tuple(dict(ln) for ln in lines))
 
     def page_for_customer(self, customer_id: int, limit: int,
@@ -300,13 +301,15 @@ class FakeInvoiceRepository:
     def __init__(self, db: FakeDatabase):
         self.db = db
 
-    def add_pending(self, order_id: int) -> None:
-        """Register an order's invoice as pending delivery, due after a short grace."""
+    def add_pending(self, order_id: int, due_in_seconds: float) -> None:
+        """Register an order's invoice as pending delivery, due in `due_in_seconds`."""
         invoices = self.db.tables.invoices
         if order_id in invoices:
             raise IntegrityError(f"duplicate invoice for order {order_id}")
-        invoices[order_id] = {"status": "pending", "next_attempt_at": self.db.now + INVOICE_GRACE,
-                              "attempts": 0, "last_error": None, "delivered_at": None}
+        invoices[order_id] = {
+            "status": "pending",
+            "next_attempt_at": self.db.now + datetime.timedelta(seconds=due_in_seconds),
+            "attempts": 0, "last_error": None, "delivered_at": None, "emailed_at": None}
 
     def lock_pending(self, order_id: int) -> bool:
         """Lock a pending invoice for delivery; False if delivered or taken by another."""
@@ -345,10 +348,33 @@ class FakeInvoiceRepository:
         """Put a document on the print spool."""
         self.db.tables.print_spool.append({"order_id": order_id, "document": document})
 
-    def mail(self, order_id: int, recipient: str, subject: str, body: str) -> None:
-        """Put a message in the outgoing mailbox."""
-        self.db.tables.mailbox.append({"order_id": order_id, "recipient": recipient,
-                                       "subject": subject, "body": body})
+    def mail(self, order_id: int, kind: str, recipient: str, subject: str, body: str) -> None:
+        """Put a message of `kind` ('invoice' or 'invoice_copy') in the outgoing mailbox."""
+        t = self.db.tables
+        if kind not in ("invoice", "invoice_copy"):
+            raise IntegrityError(f"mailbox kind {kind!r} is not allowed")
+        mail_id, t.next_mail_id = t.next_mail_id, t.next_mail_id + 1
+        t.mailbox.append({"id": mail_id, "order_id": order_id, "kind": kind,
+                          "recipient": recipient, "subject": subject, "body": body,
+                          "created_at": self.db.now})
+
+    def mark_emailed(self, order_id: int) -> None:
+        """Record that the invoice was e-mailed just now (its delivery status stays)."""
+        invoice = self.db.tables.invoices.get(order_id)
+        if invoice is not None:
+            invoice["emailed_at"] = self.db.now
+
+    def emails_for_customer(self, customer_id: int, limit: int,
+                            offset: int) -> tuple[list[EmailRow], int]:
+        """The mailbox's messages about the customer's orders, newest first, and the total."""
+        t = self.db.tables
+        mine = sorted((m for m in t.mailbox
+                       if t.orders.get(m["order_id"], {}).get("customer_id") == customer_id),
+                      key=lambda m: (m["created_at"], m["id"]), reverse=True)
+        page = [EmailRow(id=m["id"], order_id=m["order_id"], kind=m["kind"],
+                         recipient=m["recipient"], subject=m["subject"], body=m["body"],
+                         created_at=m["created_at"]) for m in mine[offset:offset + limit]]
+        return page, len(mine)
 
 
 class FakeAuditRepository:
@@ -380,6 +406,10 @@ class FakeAuditRepository:
         for inv in t.invoices.values():
             invoices[inv["status"]] += 1
         invoices["paid_orders_without_invoice"] = sum(oid not in t.invoices for oid in paid)
+        deliveries: dict[int, int] = {}
+        for row in [*t.print_spool, *(m for m in t.mailbox if m["kind"] == "invoice")]:
+            deliveries[row["order_id"]] = deliveries.get(row["order_id"], 0) + 1
+        invoices["duplicate_deliveries"] = sum(n > 1 for n in deliveries.values())
         return {
             "orders": by_status | {
                 "paid_total_cents": sum(o["total_cents"] for o in paid.values()),

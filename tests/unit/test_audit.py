@@ -23,7 +23,7 @@ def figures() -> dict:
         "reservations": {"held": 0, "held_units": 0, "held_for_final_orders": 0},
         "idempotency": {"keys": 3, "keys_with_order": 2, "orders_without_key": 0},
         "invoices": {"pending": 0, "printed": 2, "emailed": 0,
-                     "paid_orders_without_invoice": 0},
+                     "paid_orders_without_invoice": 0, "duplicate_deliveries": 0},
     }
 
 
@@ -57,6 +57,7 @@ def test_consistent_figures_hold():
     ("idempotency.keys_with_order", 3, 4),          # two orders for one key
     ("invoices.pending", 1, 5),
     ("invoices.paid_orders_without_invoice", 1, 5),
+    ("invoices.duplicate_deliveries", 1, 5),        # printed twice, or printed and mailed
 ])
 def test_each_defect_breaks_its_invariant(path, value, invariant):
     assert invariant in {v.number for v in violations(broken(path, value))}
@@ -66,6 +67,7 @@ def test_in_flight_figures_are_judged_only_on_what_holds_at_every_moment():
     in_flight = broken("orders.PENDING", 1)
     in_flight["processor"]["captures_without_payment"] = 1
     in_flight["invoices"]["pending"] = 2
+    in_flight["invoices"]["paid_orders_without_invoice"] = 1
     assert violations(in_flight, settled=False) == []
     assert {v.number for v in violations(in_flight)} == {2, 3, 5}
 

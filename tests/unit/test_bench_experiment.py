@@ -147,3 +147,22 @@ def test_overrides_are_checked_like_the_file(tmp_path, monkeypatch):
         e.with_overrides(architectures=("microservices",))
     with pytest.raises(LabError, match="repeats"):
         e.with_overrides(repeats=-2)
+
+
+def test_stack_settings_are_taken_and_recorded(tmp_path):
+    e = experiment.load(write(tmp_path, with_field(
+        "settings", "{INVOICE_DELIVERY: deferred, CARD_PROCESSOR_LATENCY_MS: 5}")))
+    assert e.settings == {"INVOICE_DELIVERY": "deferred", "CARD_PROCESSOR_LATENCY_MS": "5"}
+    assert e.to_config()["settings"] == e.settings
+    assert experiment.load(write(tmp_path, VALID)).settings == {}
+
+
+@pytest.mark.parametrize("value,words", [
+    ("{PRINTER: offline}", "unknown stack setting(s): PRINTER"),
+    ("{INVOICE_DELIVERY: later}", "must be one of inline, deferred"),
+    ("{CARD_PROCESSOR_LATENCY_MS: -1}", "must be a number >= 0"),
+    ("[INVOICE_DELIVERY]", "must map stack settings"),
+])
+def test_bad_stack_settings_are_refused(tmp_path, value, words):
+    message = refused(tmp_path, with_field("settings", value))
+    assert "settings" in message and words in message

@@ -10,10 +10,21 @@ import inspect
 import pytest
 
 from cardprocessor.client import CardProcessor
+from monolith import worker
 from monolith.data import repositories
-from monolith.services import accounts, admin, catalog, checkout, invoicing, orders, payments
+from monolith.services import (
+    accounts,
+    admin,
+    catalog,
+    checkout,
+    emails,
+    invoicing,
+    orders,
+    payments,
+)
 from monolith.services.checkout import CheckoutResult
 from monolith.services.invoicing import MailboxMailer, OfflineDevice, SpoolPrinter
+from monolith.web.app import create_app
 from shop import accounts as shop_accounts
 from shop.cards import LATE_ANSWER_CARD
 from shop.errors import (
@@ -389,9 +400,10 @@ def test_checkout_invalid_body_is_a_validation_error_and_stores_nothing(db, proc
 
 # --- purchase: checkout, then the invoice -------------------------------------------------
 
-def purchase(uow, processor, body, printer=None, key="key-1") -> CheckoutResult:
+def purchase(uow, processor, body, printer=None, key="key-1",
+             delivery="inline") -> CheckoutResult:
     return checkout.purchase(uow, processor, printer or SpoolPrinter(), MailboxMailer(),
-                             BUYER, key, body, today=TODAY)
+                             BUYER, key, body, today=TODAY, delivery=delivery)
 
 
 def test_purchase_delivers_the_invoice_right_away(db, uow, processor):
@@ -400,6 +412,44 @@ def test_purchase_delivers_the_invoice_right_away(db, uow, processor):
     assert db.tables.invoices[result.body["id"]]["status"] == "printed"
     # The answer was made before delivery: it says what was true at the commit.
     assert result.body["invoice_status"] == "pending"
+
+
+def test_purchase_inline_leaves_the_worker_a_grace_before_it_steps_in(db, uow, processor):
+    class BrokenPrinter:
+        def print_document(self, uow, order_id, document):
+            raise RuntimeError("paper jam in the driver")
+
+    order_id = purchase(uow, processor, basket((1, 1)), printer=BrokenPrinter()).body["id"]
+    # The request's own delivery failed: the worker takes over once the grace is over.
+    invoice = db.tables.invoices[order_id]
+    assert invoice["next_attempt_at"] == db.now + datetime.timedelta(
+        seconds=invoicing.DUE_IN_SECONDS["inline"])
+    assert invoicing.due_invoices(uow, 10) == []
+    db.now = invoice["next_attempt_at"]
+    assert invoicing.due_invoices(uow, 10) == [order_id]
+
+
+def test_purchase_deferred_leaves_the_invoice_to_the_worker_at_once(db, uow, processor):
+    result = purchase(uow, processor, basket((1, 1)), delivery="deferred")
+    assert result.status == 201
+    order_id = result.body["id"]
+    invoice = db.tables.invoices[order_id]
+    assert (invoice["status"], invoice["attempts"], invoice["next_attempt_at"]) == (
+        "pending", 0, db.now)
+    assert (db.tables.print_spool, db.tables.mailbox) == ([], [])
+    # One transaction for the checkout; no second one for a delivery.
+    assert uow.commits == 1
+    # Due at once: the worker's next round delivers it.
+    assert invoicing.due_invoices(uow, 10) == [order_id]
+    assert deliver(uow, order_id) == "printed"
+    assert len(db.tables.print_spool) == 1
+
+
+def test_purchase_deferred_replay_registers_nothing_more(db, uow, processor):
+    first = purchase(uow, processor, basket((1, 1)), delivery="deferred")
+    again = purchase(uow, processor, basket((1, 1)), delivery="deferred")
+    assert again.replayed and again.body == first.body
+    assert list(db.tables.invoices) == [first.body["id"]]
 
 
 def test_purchase_replay_delivers_nothing_again(db, uow, processor):
@@ -526,6 +576,7 @@ def test_deliver_prints_when_the_printer_works(db, uow, order_id):
     invoice = db.tables.invoices[order_id]
     assert (invoice["status"], invoice["attempts"], invoice["delivered_at"]) == (
         "printed", 1, db.now)
+    assert invoice["emailed_at"] is None
     assert orders.get_order(uow, BUYER, order_id)["invoice_status"] == "printed"
 
 
@@ -533,10 +584,12 @@ def test_deliver_emails_when_the_printer_is_offline(db, uow, order_id):
     assert deliver(uow, order_id, printer=OfflineDevice("printer")) == "emailed"
 
     [mail] = db.tables.mailbox
-    assert mail["recipient"] == "ada@rackshop.test"
+    assert (mail["recipient"], mail["kind"]) == ("ada@rackshop.test", "invoice")
     assert invoice_number(order_id, fakes.START) in mail["subject"]
     assert db.tables.print_spool == []
-    assert db.tables.invoices[order_id]["status"] == "emailed"
+    invoice = db.tables.invoices[order_id]
+    assert invoice["status"] == "emailed"
+    assert invoice["emailed_at"] == invoice["delivered_at"] == db.now
 
 
 def test_deliver_retries_later_when_both_are_offline(db, uow, order_id):
@@ -583,8 +636,10 @@ def test_deliver_skips_an_invoice_another_worker_holds(db, uow, order_id):
 
 def test_get_invoice_is_the_customers_own(uow, order_id):
     invoice = invoicing.get_invoice(uow, BUYER, order_id)
-    assert (invoice["order_id"], invoice["status"], invoice["delivered_at"]) == (
-        order_id, "pending", None)
+    assert list(invoice) == ["order_id", "number", "status", "delivered_at", "emailed_at",
+                             "text", "html"]
+    assert (invoice["order_id"], invoice["status"], invoice["delivered_at"],
+            invoice["emailed_at"]) == (order_id, "pending", None, None)
     assert invoice["number"] in invoice["text"] and invoice["number"] in invoice["html"]
     with pytest.raises(NotFound):
         invoicing.get_invoice(uow, OTHER, order_id)
@@ -595,9 +650,130 @@ def test_email_invoice_on_request(db, uow, order_id):
         "order_id": order_id, "to": "ada@rackshop.test", "status": "accepted"}
     [mail] = db.tables.mailbox
     assert invoice_number(order_id, fakes.START) in mail["subject"]
+    assert mail["kind"] == "invoice_copy"
     with pytest.raises(NotFound):
         invoicing.email_invoice(uow, MailboxMailer(), OTHER, order_id)
     assert len(db.tables.mailbox) == 1
+
+
+def test_email_on_request_sets_emailed_at_and_leaves_the_status(db, uow, order_id):
+    deliver(uow, order_id)
+    printed = invoicing.get_invoice(uow, BUYER, order_id)
+    assert (printed["status"], printed["emailed_at"]) == ("printed", None)
+
+    db.now += datetime.timedelta(minutes=5)
+    invoicing.email_invoice(uow, MailboxMailer(), BUYER, order_id)
+
+    after = invoicing.get_invoice(uow, BUYER, order_id)
+    assert (after["status"], after["delivered_at"]) == ("printed", printed["delivered_at"])
+    assert after["emailed_at"] == db.now.isoformat()
+    assert orders.get_order(uow, BUYER, order_id)["invoice_status"] == "printed"
+
+
+def test_a_copy_on_request_is_no_delivery(db, uow, order_id):
+    invoicing.email_invoice(uow, MailboxMailer(), BUYER, order_id)
+    invoice = db.tables.invoices[order_id]
+    assert (invoice["status"], invoice["attempts"]) == ("pending", 0)
+    assert invoice["emailed_at"] == db.now
+    # The invoice still needs delivering, and gets it.
+    db.now += datetime.timedelta(minutes=1)
+    assert invoicing.due_invoices(uow, 10) == [order_id]
+    assert deliver(uow, order_id, printer=OfflineDevice("printer")) == "emailed"
+    assert [m["kind"] for m in db.tables.mailbox] == ["invoice_copy", "invoice"]
+
+
+def test_email_on_request_with_the_mailer_offline_changes_nothing(db, uow, order_id):
+    with pytest.raises(ServiceUnavailable):
+        invoicing.email_invoice(uow, OfflineDevice("mailer"), BUYER, order_id)
+    assert db.tables.mailbox == []
+    assert db.tables.invoices[order_id]["emailed_at"] is None
+
+
+# --- the customer's e-mails ---------------------------------------------------------------
+
+def test_emails_list_the_customers_mailbox_newest_first(db, uow, buy, order_id):
+    deliver(uow, order_id, printer=OfflineDevice("printer"))
+    db.now += datetime.timedelta(minutes=1)
+    invoicing.email_invoice(uow, MailboxMailer(), BUYER, order_id)
+    others = buy(basket((1, 1)), key="other", customer_id=OTHER).body["id"]
+    invoicing.email_invoice(uow, MailboxMailer(), OTHER, others)
+
+    page = emails.list_emails(uow, BUYER, 1, 20)
+
+    assert (page["page"], page["per_page"], page["total"]) == (1, 20, 2)
+    copy_mail, delivery_mail = page["items"]
+    assert list(copy_mail) == ["id", "to", "subject", "body", "sent_at", "order_id", "kind"]
+    assert (copy_mail["kind"], delivery_mail["kind"]) == ("invoice_copy", "invoice")
+    assert copy_mail["sent_at"] == db.now.isoformat()
+    assert delivery_mail["sent_at"] == fakes.START.isoformat()
+    number = invoice_number(order_id, fakes.START)
+    for mail in page["items"]:
+        assert (mail["to"], mail["order_id"]) == ("ada@rackshop.test", order_id)
+        assert number in mail["subject"] and number in mail["body"]
+    assert [m["order_id"] for m in emails.list_emails(uow, OTHER, 1, 20)["items"]] == [others]
+
+
+def test_emails_page_through_and_past_the_end(db, uow, order_id):
+    for _ in range(3):
+        invoicing.email_invoice(uow, MailboxMailer(), BUYER, order_id)
+    ids = [m["id"] for m in db.tables.mailbox]
+    # Sent in one instant: the newest is the one sent last.
+    assert [m["id"] for m in emails.list_emails(uow, BUYER, 1, 2)["items"]] == ids[:0:-1]
+    assert [m["id"] for m in emails.list_emails(uow, BUYER, 2, 2)["items"]] == ids[:1]
+    assert emails.list_emails(uow, BUYER, 3, 2) == {"items": [], "page": 3, "per_page": 2,
+                                                     "total": 3}
+
+
+def test_a_customer_without_emails_has_an_empty_mailbox(uow, order_id):
+    assert emails.list_emails(uow, OTHER, 1, 20) == {"items": [], "page": 1, "per_page": 20,
+                                                      "total": 0}
+
+
+# --- settings ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("make", "name"), [
+    (invoicing.printer_from_config, "laser"),
+    (invoicing.printer_from_config, ""),
+    (invoicing.delivery_from_config, "later"),
+    (invoicing.delivery_from_config, "Inline"),
+])
+def test_unknown_invoice_settings_are_refused(make, name):
+    with pytest.raises(RuntimeError, match="INVOICE_"):
+        make(name)
+
+
+def test_known_invoice_settings():
+    assert isinstance(invoicing.printer_from_config("spool"), SpoolPrinter)
+    assert isinstance(invoicing.printer_from_config("offline"), OfflineDevice)
+    assert [invoicing.delivery_from_config(n) for n in ("inline", "deferred")] == [
+        "inline", "deferred"]
+
+
+APP_CONFIG = {"DATABASE_URL": "postgresql://unused", "SECRET_KEY": "s", "ADMIN_TOKEN": "t"}
+
+
+@pytest.mark.parametrize(("setting", "value"), [("INVOICE_PRINTER", "laser"),
+                                                ("INVOICE_DELIVERY", "sometimes")])
+def test_the_web_app_and_the_worker_refuse_to_start_on_a_bad_setting(monkeypatch, setting,
+                                                                     value):
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(RuntimeError, match=setting):
+        create_app(APP_CONFIG)
+    # Before the worker connects anywhere or starts its loop.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(RuntimeError, match=setting):
+        worker.main()
+
+
+def test_the_web_app_reads_the_invoice_settings(monkeypatch):
+    monkeypatch.setenv("INVOICE_PRINTER", "offline")
+    monkeypatch.setenv("INVOICE_DELIVERY", "deferred")
+    ext = create_app(APP_CONFIG).extensions["archlab"]
+    assert isinstance(ext["printer"], OfflineDevice) and ext["delivery"] == "deferred"
+    monkeypatch.delenv("INVOICE_PRINTER")
+    monkeypatch.delenv("INVOICE_DELIVERY")
+    ext = create_app(APP_CONFIG).extensions["archlab"]
+    assert isinstance(ext["printer"], SpoolPrinter) and ext["delivery"] == "inline"
 
 
 # --- orders -----------------------------------------------------------------------------
@@ -703,7 +879,33 @@ def test_audit_figures_after_a_sale(uow, processor, buy):
     assert figures["reservations"] == {"held": 0, "held_units": 0, "held_for_final_orders": 0}
     assert figures["idempotency"] == {"keys": 1, "keys_with_order": 1, "orders_without_key": 0}
     assert figures["invoices"] == {"pending": 1, "printed": 0, "emailed": 0,
-                                   "paid_orders_without_invoice": 0}
+                                   "paid_orders_without_invoice": 0, "duplicate_deliveries": 0}
+
+
+def test_audit_counts_duplicate_deliveries_from_what_was_printed_and_mailed(db, uow, processor,
+                                                                            buy):
+    printed = buy(basket((1, 1)), key="a").body["id"]
+    emailed = buy(basket((1, 1)), key="b").body["id"]
+    deliver(uow, printed)
+    deliver(uow, emailed, printer=OfflineDevice("printer"))
+    # Copies on request are no deliveries, however many.
+    for order_id in (printed, emailed, printed):
+        invoicing.email_invoice(uow, MailboxMailer(), BUYER, order_id)
+    assert admin.audit_figures(uow, processor)["invoices"]["duplicate_deliveries"] == 0
+
+    # A second print and a print on top of the e-mailed delivery: the status cannot tell.
+    with uow:
+        uow.invoices.spool(printed, "again")
+        uow.invoices.spool(emailed, "late print")
+        uow.commit()
+    invoices = admin.audit_figures(uow, processor)["invoices"]
+    assert (invoices["printed"], invoices["emailed"]) == (1, 1)
+    assert invoices["duplicate_deliveries"] == 2
+
+    with uow:
+        uow.invoices.mail(printed, "invoice", "ada@rackshop.test", "again", "again")
+        uow.commit()
+    assert admin.audit_figures(uow, processor)["invoices"]["duplicate_deliveries"] == 2
 
 
 def test_audit_reconciles_only_this_shops_charges(uow, processor, buy):

@@ -101,7 +101,7 @@ def test_fill_path_encodes_and_checks_names():
 
 def test_get_fills_the_template_and_sends_query_and_token(server):
     client = make_client(server)
-    reply = client.get("/internal/products/{product_id}", product_id=5, customer_id=9,
+    reply = client.get("/internal/products/{product_id}", product_id=5, on_behalf_of=9,
                        query={"q": "rack 42u", "page": 2, "category": None})
     assert isinstance(reply, Reply) and reply.status == 200
     assert reply.body["method"] == "GET"

@@ -12,6 +12,8 @@ from archlab.config import project_root
 from microservices.accounts.app import create_app as create_accounts
 from microservices.catalog.app import create_app as create_catalog
 from microservices.inventory.app import create_app as create_inventory
+from microservices.invoices.app import create_app as create_invoices
+from microservices.notifications.app import create_app as create_notifications
 from microservices.orders.app import create_app as create_orders
 from microservices.payments.app import create_app as create_payments
 from plumbing.observability import route_template
@@ -23,7 +25,8 @@ METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH"}
 CONFIG = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "SECRET_KEY": "unit"}
 SERVICES = {"accounts": create_accounts, "catalog": create_catalog,
             "inventory": create_inventory, "orders": create_orders,
-            "payments": create_payments}
+            "payments": create_payments, "invoices": create_invoices,
+            "notifications": create_notifications}
 TEMPLATE = re.compile(r"/internal/[a-z]")
 
 
