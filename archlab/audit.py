@@ -93,11 +93,13 @@ def _keys(figures: dict, settled: bool) -> Verdict:
 def _invoices(figures: dict, settled: bool) -> Verdict:
     inv = figures["invoices"]
     problems = []
-    if inv["paid_orders_without_invoice"]:
+    if inv["duplicate_deliveries"]:
+        problems.append(f"{inv['duplicate_deliveries']} invoices delivered more than once")
+    if settled and inv["paid_orders_without_invoice"]:
         problems.append(f"{inv['paid_orders_without_invoice']} PAID orders without an invoice")
     if settled and inv["pending"]:
         problems.append(f"{inv['pending']} invoices still pending")
-    return Verdict(5, "every invoice delivered", not problems,
+    return Verdict(5, "every invoice delivered once", not problems,
                    "; ".join(problems) or f"{inv['printed']} printed, {inv['emailed']} e-mailed")
 
 

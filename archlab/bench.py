@@ -276,7 +276,7 @@ class Bench:
         logins = scratch / "logins.jsonl"
         try:
             self.echo(f"{label}: starting the stack at port base {self.platform.ports.base} ...")
-            info = self.platform.up(arch)
+            info = self.platform.up(arch, settings=self.experiment.settings)
             state = read_json(info.state_dir / "state.json")
             record["host"] = info.base_url
             record["stack"] = {"run_id": info.run_id, "startup_seconds": info.startup_seconds,

@@ -30,16 +30,45 @@ STACK_SETTINGS = {
     "CARD_PROCESSOR_TIMEOUT_SECONDS": "3",
     # When the orders service's recovery takes over an unfinished order (saga.py says why).
     "ORDERS_SAGA_DEADLINE_SECONDS": "30",
+    # "spool": invoices print; "offline": every print fails, so invoices are e-mailed.
+    "INVOICE_PRINTER": "spool",
+    # Where the monolith delivers an invoice: "inline" in the checkout request right after
+    # its COMMIT (its natural design), or "deferred" to its worker. The microservices
+    # always deliver after the order is PAID, through the orders service's outbox.
+    "INVOICE_DELIVERY": "inline",
 }
 
 
-def stack_settings(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The stack settings with `overrides`; an unknown name is refused."""
+# The settings that take one of a few words; every other one is a number of ms or s.
+SETTING_CHOICES = {"INVOICE_PRINTER": ("spool", "offline"),
+                   "INVOICE_DELIVERY": ("inline", "deferred")}
+
+
+def stack_settings(overrides: dict | None = None) -> dict[str, str]:
+    """The stack settings with `overrides`; an unknown name or a bad value is refused."""
     unknown = set(overrides or {}) - set(STACK_SETTINGS)
     if unknown:
         raise LabError(f"unknown stack setting(s): {', '.join(sorted(unknown))}; known: "
                        f"{', '.join(STACK_SETTINGS)}")
-    return STACK_SETTINGS | {k: str(v) for k, v in (overrides or {}).items()}
+    settings = dict(STACK_SETTINGS)
+    for name, value in (overrides or {}).items():
+        choices = SETTING_CHOICES.get(name)
+        if choices is not None and value not in choices:
+            raise LabError(f"stack setting {name} must be one of {', '.join(choices)}, "
+                           f"not {value!r}")
+        if choices is None and not _non_negative_number(value):
+            raise LabError(f"stack setting {name} must be a number >= 0, not {value!r}")
+        settings[name] = str(value)
+    return settings
+
+
+def _non_negative_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return float(value) >= 0
+    except (TypeError, ValueError):
+        return False
 
 
 def project_root() -> Path:

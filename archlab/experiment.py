@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from archlab import config
 from archlab.config import project_root
 from archlab.errors import LabError
 from archlab.stacks import ARCHITECTURES, CAPABILITIES
@@ -44,6 +45,8 @@ class Experiment:
     wait_s: tuple[float, float] = (0.5, 1.5)
     shape: str | None = None
     description: str = ""
+    # Stack settings (config.STACK_SETTINGS) both architectures run with, beyond defaults.
+    settings: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_config(self) -> dict:
         """The resolved experiment as plain JSON data (for manifest.json)."""
@@ -67,7 +70,7 @@ class Experiment:
 
 REQUIRED = ("personas", "users", "spawn_rate", "warmup_s", "duration_s", "repeats",
             "architectures")
-OPTIONAL = ("wait_s", "shape", "description")
+OPTIONAL = ("wait_s", "shape", "description", "settings")
 
 
 def load(path: str | Path) -> Experiment:
@@ -141,12 +144,19 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
     description = raw.get("description", "")
     if not isinstance(description, str):
         fail("description", "must be text")
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        fail("settings", "must map stack settings to values, e.g. {INVOICE_DELIVERY: deferred}")
+    try:
+        config.stack_settings(settings)
+    except LabError as exc:
+        fail("settings", str(exc))
 
     experiment = Experiment(
         name=name, path=path, personas=dict(personas), users=users, spawn_rate=spawn_rate,
         warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
         architectures=tuple(architectures), wait_s=wait_s, shape=shape,
-        description=description.strip(),
+        description=description.strip(), settings={k: str(v) for k, v in settings.items()},
     )
     check_capabilities(experiment, source)
     return experiment

@@ -118,7 +118,8 @@ def monolith(ports: Ports) -> Stack:
 
 
 # The services with a database of their own, in start order; the gateway comes last.
-SERVICES = ("accounts", "catalog", "inventory", "payments", "orders")
+SERVICES = ("accounts", "catalog", "inventory", "payments", "notifications", "invoices",
+            "orders")
 
 
 def service_urls(ports: Ports) -> dict[str, str]:
@@ -130,7 +131,7 @@ def service_urls(ports: Ports) -> dict[str, str]:
 
 def microservices(ports: Ports) -> Stack:
     """The services, each with its own database and role, behind the gateway; the orders
-    service's worker (saga recovery); and the card processor."""
+    and invoices services' workers; and the card processor."""
     root = project_root()
     urls = service_urls(ports)
     processor_db, processor = card_processor(ports)
@@ -147,9 +148,14 @@ def microservices(ports: Ports) -> Stack:
                     database=name)
         for name in SERVICES
     ]
-    processes.append(ProcessSpec(
-        name="orders-worker", argv=[sys.executable, "-m", "microservices.orders.worker"],
-        env=urls, database="orders"))
+    # The services' background work, each in a supervised process of the service that
+    # owns the rows: the orders saga's recovery and outbox relay, invoice retries.
+    processes += [
+        ProcessSpec(name=f"{name}-worker",
+                    argv=[sys.executable, "-m", f"microservices.{name}.worker"],
+                    env=urls, database=name)
+        for name in ("orders", "invoices")
+    ]
     processes.append(ProcessSpec(
         name="gateway", argv=gunicorn_argv("microservices.gateway.wsgi:app"), env=urls,
         port=ports.gateway, health_url=f"http://127.0.0.1:{ports.gateway}/readyz"))
@@ -163,7 +169,7 @@ ARCHITECTURES = {"monolith": monolith, "microservices": microservices}
 # when it lands there; tests and benchmarks skip or refuse what is missing.
 CAPABILITIES = {
     "monolith": frozenset({"browse", "checkout", "invoice", "admin"}),
-    "microservices": frozenset({"browse", "checkout", "admin"}),
+    "microservices": frozenset({"browse", "checkout", "invoice", "admin"}),
 }
 
 

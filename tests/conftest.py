@@ -39,6 +39,10 @@ TEST_PORT_BASE = int(os.environ.get("ARCHLAB_TEST_PORT_BASE", "18000"))
 TEST_SETTINGS = {"ORDERS_SAGA_DEADLINE_SECONDS": "8", "CARD_PROCESSOR_LATE_SECONDS": "4",
                  "CARD_PROCESSOR_TIMEOUT_SECONDS": "2"}
 SETTLE_TIMEOUT_SECONDS = 60
+# Stacks started with other settings, for the tests of what a setting changes (a fault
+# given at start-up), on port blocks 12000 above the main test stacks.
+VARIANTS = {"": {}, "printer-offline": {"INVOICE_PRINTER": "offline"}}
+VARIANT_PORT_OFFSET = 12000
 
 APPROVED_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035,
                  "cvc": "123", "holder": "Ada Lovelace"}
@@ -113,15 +117,24 @@ class Architecture:
 
     def settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> dict:
         """The audit figures once recovery has finished: no order PENDING, no stock held,
-        no capture at the processor left unmatched; fails if that does not happen within
-        `timeout`."""
+        no capture at the processor left unmatched, no invoice left to deliver; fails if
+        that does not happen within `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
-            figures = self.audit()
+            resp = self.admin("GET", "/api/admin/audit")
+            if resp.status_code == 503:  # a service the audit asks is still coming back
+                assert time.monotonic() < deadline, resp.text
+                time.sleep(0.25)
+                continue
+            assert resp.status_code == 200, resp.text
+            figures = resp.json()
             processor = figures["processor"]
+            invoices = figures["invoices"]
             if (figures["orders"]["PENDING"] == 0 and figures["reservations"]["held"] == 0
                     and processor["captures_without_payment"] == 0
-                    and processor["payments_without_capture"] == 0):
+                    and processor["payments_without_capture"] == 0
+                    and invoices["pending"] == 0
+                    and invoices["paid_orders_without_invoice"] == 0):
                 return figures
             assert time.monotonic() < deadline, f"not settled: {figures['orders']}"
             time.sleep(0.25)
@@ -145,15 +158,19 @@ class _Stacks:
     """Starts each architecture once per session, on first use, and stops them all."""
 
     def __init__(self):
-        self.running: dict[str, Architecture] = {}
+        self.running: dict[tuple[str, str], Architecture] = {}
 
-    def get(self, name: str) -> Architecture:
-        if name not in self.running:
-            platform = self._free_platform(TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name))
-            info = platform.up(name, settings=TEST_SETTINGS, test_hooks=True)
-            self.running[name] = Architecture(name, info.base_url, info.admin_token,
-                                              CAPABILITIES[name], platform)
-        return self.running[name]
+    def get(self, name: str, variant: str = "") -> Architecture:
+        """The stack of architecture `name`, or of one of its VARIANTS (started with other
+        stack settings, on a port block of its own)."""
+        if (name, variant) not in self.running:
+            base = TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name)
+            platform = self._free_platform(base + (VARIANT_PORT_OFFSET if variant else 0))
+            info = platform.up(name, settings=TEST_SETTINGS | VARIANTS[variant],
+                               test_hooks=True)
+            self.running[(name, variant)] = Architecture(name, info.base_url, info.admin_token,
+                                                         CAPABILITIES[name], platform)
+        return self.running[(name, variant)]
 
     @staticmethod
     def _free_platform(base: int) -> LocalPlatform:
@@ -179,14 +196,20 @@ def stacks():
 
 
 def pytest_generate_tests(metafunc):
+    """Every test taking `arch` runs on each architecture, or, marked
+    `@pytest.mark.only("microservices")`, on the one whose own design it tests."""
     if "arch" in metafunc.fixturenames:
-        metafunc.parametrize("arch", ARCHITECTURES, indirect=True)
+        only = metafunc.definition.get_closest_marker("only")
+        archs = [a for a in ARCHITECTURES if only is None or a in only.args]
+        metafunc.parametrize("arch", archs, indirect=True)
 
 
 @pytest.fixture
 def arch(request, stacks) -> Architecture:
-    """The architecture under test, freshly reseeded; skips missing capabilities."""
-    a = stacks.get(request.param)
+    """The architecture under test, freshly reseeded; skips missing capabilities. A test
+    marked `@pytest.mark.variant("printer-offline")` gets that variant's stack."""
+    marker = request.node.get_closest_marker("variant")
+    a = stacks.get(request.param, marker.args[0] if marker else "")
     for marker in request.node.iter_markers("capability"):
         missing = set(marker.args) - a.capabilities
         if missing:

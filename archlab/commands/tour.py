@@ -1,6 +1,7 @@
 """`archlab tour ARCH`: bring a stack up, buy something through the public API, show
 what happened, and bring everything down again - whatever happens in between."""
 
+import time
 import uuid
 
 import click
@@ -12,6 +13,7 @@ from archlab.stacks import CAPABILITIES
 from shop.money import format_eur
 from shop.seed import LOADTEST_PASSWORD
 
+INVOICE_WAIT_SECONDS = 5.0
 CARD = {"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2035, "cvc": "123",
         "holder": "Demo Customer"}
 
@@ -46,7 +48,14 @@ def purchase(base_url: str, admin_token: str, echo=click.echo) -> dict:
                            headers=auth | {"Idempotency-Key": key})
     echo(f"4. sent the same checkout again (same Idempotency-Key): {replay.status_code}, "
          f"order {replay.json().get('id')} - bought once")
-    invoice = _call("GET", f"{api}/orders/{order['id']}/invoice", 200, headers=auth)
+    # The microservices deliver the invoice after the order is PAID (the outbox): give
+    # delivery a few seconds rather than show it pending.
+    deadline = time.monotonic() + INVOICE_WAIT_SECONDS
+    while True:
+        invoice = _call("GET", f"{api}/orders/{order['id']}/invoice", 200, headers=auth)
+        if invoice["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     echo(f"5. invoice {invoice['number']}: {invoice['status']}")
     echo("")
     echo(invoice["text"])

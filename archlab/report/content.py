@@ -379,6 +379,7 @@ def _budget(summary: dict) -> list:
               "warmup_s": "warm-up (s, not measured)", "duration_s": "measured phase (s)",
               "repeats": "repeats per architecture"}
     rows += [[label, str(c[key])] for key, label in labels.items() if key in c]
+    settings = {}
     for arch in summary["architectures"]:
         stack = summary["arch"][arch]["repeats"][0]["stack"]
         if stack:
@@ -386,6 +387,12 @@ def _budget(summary: dict) -> list:
             started = stack.get("startup_seconds")
             rows.append([f"{arch} stack", sizing + (f"; started in {started:.1f} s"
                                                     if started is not None else "")])
+            settings = stack.get("settings") or settings
+    if settings:
+        rows.append(["stack settings (both)", ", ".join(f"{k}={v}" for k, v in
+                                                        settings.items())])
+        rows += [[f"{arch}: invoices delivered", invoice_delivery(arch, settings)]
+                 for arch in summary["architectures"]]
     blocks = [Para("Both architectures ran with the same cores, the same worker and thread "
                    "counts and the same load, in interleaved order; the architecture is the "
                    "only variable."),
@@ -393,6 +400,17 @@ def _budget(summary: dict) -> list:
     if b.get("note"):
         blocks.append(Para(b["note"], kind="warning"))
     return blocks
+
+
+def invoice_delivery(arch: str, settings: dict) -> str:
+    """Where an architecture delivers invoices under these stack settings, in words."""
+    printer = ("printed" if settings.get("INVOICE_PRINTER", "spool") == "spool"
+               else "e-mailed (printer offline)")
+    if arch == "monolith":
+        if settings.get("INVOICE_DELIVERY", "inline") == "inline":
+            return f"{printer} inside the checkout request, right after its COMMIT"
+        return f"{printer} by the monolith's worker, after the checkout answered"
+    return f"{printer} by the invoices service, after the PAID order's outbox event"
 
 
 def _calibration(summary: dict, charts: set[str]) -> list:

@@ -8,7 +8,7 @@ from . import api
 
 NAME = "accounts"
 # Services whose service tokens may call this one.
-ALLOWED_CALLERS = frozenset({"gateway"})
+ALLOWED_CALLERS = frozenset({"gateway", "invoices"})
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -114,32 +114,32 @@ class ServiceClient:
             timeout=Timeout(connect=connect_timeout, read=read_timeout),
             max_age=max_connection_age)
 
-    def get(self, path_template: str, *, customer_id: int | None = None,
+    def get(self, path_template: str, *, on_behalf_of: int | None = None,
             query: dict | None = None, **path_params) -> Reply:
         """GET a path of the target (template plus its parameters)."""
-        return self._call("GET", path_template, None, customer_id, query, path_params)
+        return self._call("GET", path_template, None, on_behalf_of, query, path_params)
 
-    def put(self, path_template: str, json_body, *, customer_id: int | None = None,
+    def put(self, path_template: str, json_body, *, on_behalf_of: int | None = None,
             query: dict | None = None, **path_params) -> Reply:
         """PUT a JSON body to a path of the target."""
-        return self._call("PUT", path_template, json_body, customer_id, query, path_params)
+        return self._call("PUT", path_template, json_body, on_behalf_of, query, path_params)
 
-    def post(self, path_template: str, json_body, *, customer_id: int | None = None,
+    def post(self, path_template: str, json_body, *, on_behalf_of: int | None = None,
              query: dict | None = None, **path_params) -> Reply:
         """POST a JSON body to a path of the target."""
-        return self._call("POST", path_template, json_body, customer_id, query, path_params)
+        return self._call("POST", path_template, json_body, on_behalf_of, query, path_params)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
 
-    def _call(self, method: str, path_template: str, json_body, customer_id: int | None,
+    def _call(self, method: str, path_template: str, json_body, on_behalf_of: int | None,
               query: dict | None, path_params: dict) -> Reply:
         url = fill_path(path_template, path_params)
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         headers = {
-            SERVICE_TOKEN_HEADER: self._tokens.token(self.target, customer_id),
+            SERVICE_TOKEN_HEADER: self._tokens.token(self.target, on_behalf_of),
             "Accept": "application/json",
         }
         if has_request_context() and "request_id" in g:

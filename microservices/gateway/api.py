@@ -76,7 +76,15 @@ def invoice(order_id: int):
 
 @bp.post("/orders/<int:order_id>/invoice/email")
 def email_invoice(order_id: int):
-    return composition.invoice(_customer(), order_id)
+    return composition.email_invoice(_customer(), order_id), 202
+
+
+@bp.get("/account/emails")
+def emails():
+    customer_id = _customer()
+    page = int_arg("page", 1, 1, 10_000)
+    per_page = int_arg("per_page", 20, 1, 100)
+    return composition.emails(customer_id, page, per_page)
 
 
 @admin_bp.before_request

@@ -12,6 +12,9 @@ from flask import copy_current_request_context
 
 from microservices.common.client import Reply, UpstreamUnavailable
 from plumbing.errors import STATUS_BY_CODE, ApiError
+from shop.invoices import InvoiceData, invoice_number, render_html, render_text
+from shop.money import Totals
+from shop.orders import PricedLine
 
 from .upstreams import upstreams
 
@@ -41,11 +44,16 @@ def _answer(reply: Reply, *ok: int) -> dict:
     raise ApiError("service_unavailable", "an internal call failed; retry shortly")
 
 
-def _get(service: str, template: str, *ok: int, **kw) -> dict:
+def _call(service: str, method: str, template: str, *args, **kw) -> Reply:
+    """A service's reply, or 503 when it cannot be reached."""
     try:
-        return _answer(upstreams()[service].get(template, **kw), *(ok or (200,)))
+        return getattr(upstreams()[service], method)(template, *args, **kw)
     except UpstreamUnavailable as exc:
         raise _unavailable(exc) from None
+
+
+def _get(service: str, template: str, *ok: int, **kw) -> dict:
+    return _answer(_call(service, "get", template, **kw), *(ok or (200,)))
 
 
 def login(email: str, password: str) -> dict:
@@ -115,7 +123,7 @@ def checkout(customer_id: int, key: str, body) -> Reply:
     try:
         reply = upstreams()["orders"].post("/internal/orders",
                                            {"idempotency_key": key, "order": body},
-                                           customer_id=customer_id)
+                                           on_behalf_of=customer_id)
     except UpstreamUnavailable as exc:
         log.warning("checkout for customer %s: %s", customer_id, exc)
         if exc.sent:
@@ -129,21 +137,67 @@ def checkout(customer_id: int, key: str, body) -> Reply:
 
 def orders(customer_id: int, page: int, per_page: int) -> dict:
     """One page of the customer's orders, newest first."""
-    return _get("orders", "/internal/orders", customer_id=customer_id,
+    return _get("orders", "/internal/orders", on_behalf_of=customer_id,
                 query={"page": page, "per_page": per_page})
 
 
 def order(customer_id: int, order_id: int) -> dict:
-    """One of the customer's orders (404 for anyone else's)."""
-    return _get("orders", "/internal/orders/{order_id}", customer_id=customer_id,
-                order_id=order_id)
+    """One of the customer's orders (404 for anyone else's), with its invoice's delivery
+    status from the invoices service (left as orders has it if that cannot be asked)."""
+    found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
+                 order_id=order_id)
+    try:
+        reply = upstreams()["invoices"].get("/internal/invoices/{order_id}",
+                                            on_behalf_of=customer_id, order_id=order_id)
+    except UpstreamUnavailable as exc:
+        log.warning("invoice status of order %s unknown: %s", order_id, exc)
+        return found
+    if reply.status == 200:
+        found["invoice_status"] = reply.body["status"]
+    return found
 
 
 def invoice(customer_id: int, order_id: int) -> dict:
-    """The invoices service joins this stack later: the order is checked (404 for
-    anyone else's), then 503."""
-    order(customer_id, order_id)
-    raise ApiError("service_unavailable", "invoices are not served by this shop yet")
+    """The customer's invoice for an order (404 for anyone else's). Until the order's
+    PAID event has reached the invoices service it is rendered here, pending."""
+    found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
+                 order_id=order_id)
+    reply = _call("invoices", "get", "/internal/invoices/{order_id}",
+                  on_behalf_of=customer_id, order_id=order_id)
+    if reply.status == 404:
+        return pending_invoice(found, _get("accounts", "/internal/customers/{customer_id}",
+                                           customer_id=customer_id))
+    return _answer(reply, 200)
+
+
+def pending_invoice(found: dict, customer: dict) -> dict:
+    """The invoice of an order not yet delivered, rendered with the shared invoice code."""
+    data = InvoiceData(
+        order_id=found["id"], created_at=datetime.datetime.fromisoformat(found["created_at"]),
+        customer_name=customer["name"], customer_email=customer["email"],
+        lines=tuple(PricedLine(**line) for line in found["items"]),
+        totals=Totals(found["subtotal_cents"], found["vat_cents"], found["total_cents"]),
+        card_last4=found["card_last4"])
+    return {"order_id": data.order_id, "number": invoice_number(data.order_id, data.created_at),
+            "status": "pending", "delivered_at": None, "emailed_at": None,
+            "text": render_text(data), "html": render_html(data)}
+
+
+def email_invoice(customer_id: int, order_id: int) -> dict:
+    """E-mail the customer a copy of the invoice (404 for anyone else's order)."""
+    _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id, order_id=order_id)
+    reply = _call("invoices", "post", "/internal/invoices/{order_id}/email", {},
+                  on_behalf_of=customer_id, order_id=order_id)
+    if reply.status == 404:
+        raise ApiError("service_unavailable", "the invoice is still being prepared; retry "
+                       "shortly")
+    return _answer(reply, 202)
+
+
+def emails(customer_id: int, page: int, per_page: int) -> dict:
+    """The e-mails the shop sent the customer, newest first."""
+    return _get("notifications", "/internal/messages", on_behalf_of=customer_id,
+                query={"page": page, "per_page": per_page})
 
 
 def audit() -> dict:
@@ -154,7 +208,9 @@ def audit() -> dict:
     wanted = {"stock": ("inventory", "/internal/stock"),
               "held": ("inventory", "/internal/reservations"),
               "orders": ("orders", "/internal/audit"),
-              "payments": ("payments", "/internal/audit")}
+              "payments": ("payments", "/internal/audit"),
+              "invoices": ("invoices", "/internal/audit"),
+              "mailbox": ("notifications", "/internal/audit")}
     calls = {what: ups.executor.submit(copy_current_request_context(ups[service].get), path)
              for what, (service, path) in wanted.items()}
     try:
@@ -162,10 +218,12 @@ def audit() -> dict:
     except UpstreamUnavailable as exc:
         raise _unavailable(exc) from None
     return audit_figures(answers["stock"]["items"], answers["held"]["items"],
-                         answers["orders"], answers["payments"])
+                         answers["orders"], answers["payments"], answers["invoices"],
+                         answers["mailbox"])
 
 
-def audit_figures(stock: list, held: list, orders_audit: dict, payments_audit: dict) -> dict:
+def audit_figures(stock: list, held: list, orders_audit: dict, payments_audit: dict,
+                  invoices_audit: dict, mailbox_audit: dict) -> dict:
     """The public AuditFigures from each service's own figures."""
     paid = {o["order_id"]: o["total_cents"] for o in orders_audit["paid"]}
     captured: dict[int, list[int]] = {}
@@ -193,8 +251,19 @@ def audit_figures(stock: list, held: list, orders_audit: dict, payments_audit: d
             "held_for_final_orders": sum(1 for r in held if r["order_id"] not in pending),
         },
         "idempotency": orders_audit["idempotency"],
-        # Invoices are delivered by the invoices service, which joins this stack later:
-        # until then every PAID order's invoice is pending (as its Order says).
-        "invoices": {"pending": orders_audit["orders"]["PAID"], "printed": 0, "emailed": 0,
-                     "paid_orders_without_invoice": 0},
+        "invoices": invoice_figures(paid, invoices_audit, mailbox_audit),
+    }
+
+
+def invoice_figures(paid: dict[int, int], invoices_audit: dict, mailbox_audit: dict) -> dict:
+    """Delivery figures: the invoices service's statuses, PAID orders it has no invoice
+    for (yet), and orders whose invoice was really delivered more than once - printed
+    (the spool) plus e-mailed as the delivery (the mailbox)."""
+    deliveries: dict[int, int] = {}
+    for row in invoices_audit["spooled"] + mailbox_audit["invoice_deliveries"]:
+        deliveries[row["order_id"]] = deliveries.get(row["order_id"], 0) + row["count"]
+    invoiced = set(invoices_audit["order_ids"])
+    return invoices_audit["invoices"] | {
+        "paid_orders_without_invoice": sum(1 for order_id in paid if order_id not in invoiced),
+        "duplicate_deliveries": sum(1 for n in deliveries.values() if n > 1),
     }

@@ -42,9 +42,11 @@ class HttpBackend:
     def order(self, token, order_id) -> dict:
         return call(composition.order, self._customer(token), order_id)
 
-    # Invoices join with the invoices service: until then the order is checked, then 503.
     def invoice(self, token, order_id) -> dict:
         return call(composition.invoice, self._customer(token), order_id)
 
     def email_invoice(self, token, order_id) -> dict:
-        return call(composition.invoice, self._customer(token), order_id)
+        return call(composition.email_invoice, self._customer(token), order_id)
+
+    def emails(self, token, page, per_page) -> dict:
+        return call(composition.emails, self._customer(token), page, per_page)

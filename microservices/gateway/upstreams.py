@@ -11,6 +11,8 @@ TARGETS = {
     # ("nothing was charged") and relayed to the client as they are.
     "orders": Upstream("ORDERS_URL", 8104, read_timeout=20.0, relayed_5xx=frozenset({503})),
     "payments": Upstream("PAYMENTS_URL", 8105),
+    "invoices": Upstream("INVOICES_URL", 8106),
+    "notifications": Upstream("NOTIFICATIONS_URL", 8107),
 }
 
 

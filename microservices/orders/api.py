@@ -26,6 +26,8 @@ TARGETS = {
     "inventory": Upstream("INVENTORY_URL", 8103, read_timeout=3.0),
     "payments": Upstream("PAYMENTS_URL", 8105, read_timeout=6.0,
                          relayed_5xx=frozenset({503})),
+    # The outbox relay's consumer (the worker calls it, never a request).
+    "invoices": Upstream("INVOICES_URL", 8106),
 }
 
 

@@ -138,13 +138,20 @@ class OrderStore:
             return cur.rowcount == 1
 
     def mark_paid(self, order_id: int, answer: dict, owner: str) -> bool:
-        """PAID, its 201 answer stored for the key, the reservation's commit still to do."""
+        """PAID, its 201 answer stored for the key, the reservation's commit still to do,
+        and in the same transaction the outbox event that has its invoice delivered."""
         with self._tx() as cur:
             cur.execute(
                 "UPDATE orders SET status = 'PAID', step = 'commit', answer_status = 201,"
                 " answer = %s, updated_at = now() WHERE id = %s AND status = 'PENDING'"
-                " AND owner = %s", (json.dumps(answer), order_id, owner))
-            return cur.rowcount == 1
+                " AND owner = %s RETURNING customer_id", (json.dumps(answer), order_id, owner))
+            row = cur.fetchone()
+            if row is None:
+                return False
+            cur.execute("INSERT INTO outbox (order_id, topic, payload) VALUES"
+                        " (%s, 'order_paid', %s)",
+                        (order_id, json.dumps({"customer_id": row[0], "order": answer})))
+            return True
 
     def mark_committed(self, order_id: int) -> None:
         """The reservation of a PAID order is committed: the saga is done."""
@@ -207,6 +214,34 @@ class OrderStore:
                 " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
                 (older_than_seconds, limit))
             return [r[0] for r in cur.fetchall()]
+
+    # -- the outbox ------------------------------------------------------------
+
+    @contextmanager
+    def due_events(self, limit: int):
+        """Undelivered outbox events whose time has come, as (id, payload), locked (SKIP
+        LOCKED: relays never send the same event at once) for the block, which records
+        each outcome with `delivered` or `failed` on the cursor it gets."""
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT id, payload FROM outbox WHERE delivered_at IS NULL"
+                " AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (limit,))
+            yield cur, cur.fetchall()
+
+    @staticmethod
+    def delivered(cur, event_id: int) -> None:
+        """Record the consumer's acknowledgement of an event."""
+        cur.execute("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1,"
+                    " last_error = NULL WHERE id = %s", (event_id,))
+
+    @staticmethod
+    def failed(cur, event_id: int, error: str, cap_seconds: float) -> None:
+        """Record a failed delivery and when to try again (a growing delay, capped)."""
+        cur.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => least(%s, 2 ^ least(attempts,"
+            " 10) / 2.0)) WHERE id = %s", (error[:500], cap_seconds, event_id))
 
     # -- the audit ------------------------------------------------------------
 

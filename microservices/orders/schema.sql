@@ -45,3 +45,20 @@ CREATE TABLE IF NOT EXISTS order_lines (
     line_total_cents bigint NOT NULL,
     PRIMARY KEY (order_id, product_id)
 );
+
+-- The outbox: an event written in the same transaction as the change it announces (an
+-- order becoming PAID), delivered by the relay in the orders worker until its consumer
+-- acknowledges it. Consumers are idempotent, so a redelivery changes nothing.
+CREATE TABLE IF NOT EXISTS outbox (
+    id              bigserial PRIMARY KEY,
+    order_id        bigint NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    topic           text NOT NULL CHECK (topic IN ('order_paid')),
+    payload         jsonb NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    delivered_at    timestamptz,
+    UNIQUE (order_id, topic)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL;

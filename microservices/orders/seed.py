@@ -4,7 +4,7 @@ import psycopg2
 
 
 def reseed(dsn: str) -> None:
-    """Empty the orders and their lines, in one transaction.
+    """Empty the orders, their lines and the outbox, in one transaction.
 
     Order ids are NOT restarted: inventory and payments keep tombstones by order id,
     and a recovery still finishing an order from before the reset may leave one more;
@@ -13,6 +13,6 @@ def reseed(dsn: str) -> None:
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("TRUNCATE order_lines, orders")
+            cur.execute("TRUNCATE outbox, order_lines, orders")
     finally:
         conn.close()

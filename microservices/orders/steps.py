@@ -53,7 +53,7 @@ def charge(ups: Upstreams, order_id: int, customer_id: int, amount_cents: int,
     with the payments service's error (nothing was charged)."""
     reply = ups["payments"].post("/internal/payments/{order_id}/charge",
                                  {"amount_cents": amount_cents, "card": card},
-                                 customer_id=customer_id, order_id=order_id)
+                                 on_behalf_of=customer_id, order_id=order_id)
     _state(reply, "payments", 200, 202, 503)
     return reply
 

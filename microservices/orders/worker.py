@@ -1,4 +1,4 @@
-"""The orders service's worker process: the saga's recovery loop.
+"""The orders service's worker process: the saga's recovery loop and the outbox relay.
 
 It runs as its own supervised process (web workers only serve requests), so a paused or
 saturated web process never stops recovery, and it claims rows with FOR UPDATE SKIP
@@ -16,6 +16,7 @@ from plumbing.worker import run_forever
 
 from .api import TARGETS
 from .recovery import run_once
+from .relay import relay_once
 from .repository import OrderStore
 
 log = logging.getLogger("orders.worker")
@@ -25,7 +26,7 @@ BATCH = 20
 
 
 def main() -> None:
-    """Recover overdue orders until SIGTERM or SIGINT."""
+    """Recover overdue orders and relay outbox events until SIGTERM or SIGINT."""
     store = OrderStore(Pool(os.environ["DATABASE_URL"], 2, application_name="orders-worker"))
     ups = Upstreams("orders", TARGETS, service_token_key(os.environ["ARCHLAB_SECRET_KEY"]),
                     threads=2)
@@ -34,6 +35,9 @@ def main() -> None:
         outcomes = run_once(store, ups, BATCH)
         if outcomes:
             log.info("recovery round: %s", outcomes)
+        relayed = relay_once(store, ups, BATCH)
+        if relayed:
+            log.info("relayed %d event(s)", relayed)
 
     run_forever("orders-worker", one_round, POLL_SECONDS)
     ups.close()

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 # The capability each operation needs (by its tag, unless named by operation); an
 # architecture is fuzzed on what it serves.
 CAPABILITY_BY_TAG = {"probes": "browse", "auth": "browse", "catalog": "browse",
-                     "orders": "checkout", "admin": "admin"}
+                     "orders": "checkout", "account": "invoice", "admin": "admin"}
 CAPABILITY_BY_OPERATION = {"getInvoice": "invoice", "emailInvoice": "invoice"}
 
 

@@ -25,6 +25,10 @@ from microservices.common.security import (
 )
 from microservices.inventory import app as inventory_app
 from microservices.inventory import seed as inventory_seed
+from microservices.invoices import app as invoices_app
+from microservices.invoices import seed as invoices_seed
+from microservices.notifications import app as notifications_app
+from microservices.notifications import seed as notifications_seed
 from microservices.orders import app as orders_app
 from microservices.orders import seed as orders_seed
 from microservices.payments import app as payments_app
@@ -48,6 +52,8 @@ SERVICES = {
     "inventory": (inventory_app, inventory_seed),
     "orders": (orders_app, orders_seed),
     "payments": (payments_app, payments_seed),
+    "invoices": (invoices_app, invoices_seed),
+    "notifications": (notifications_app, notifications_seed),
 }
 
 
@@ -176,9 +182,11 @@ def test_not_ready_without_its_database(name):
     template = {"accounts": "/internal/customers/{customer_id}",
                 "catalog": "/internal/categories", "inventory": "/internal/stock",
                 "orders": "/internal/orders/{order_id}",
-                "payments": "/internal/payments/{order_id}"}[name]
+                "payments": "/internal/payments/{order_id}",
+                "invoices": "/internal/invoices/{order_id}",
+                "notifications": "/internal/messages"}[name]
     params = {"customer_id": 1} if name == "accounts" else \
-        {"order_id": 1} if name in ("orders", "payments") else {}
+        {"order_id": 1} if name in ("orders", "payments", "invoices") else {}
     resp = call(client, "GET", template, headers=service_headers(name, customer_id=1),
                 **params)
     assert resp.status_code == 503 and resp.json["error"] == "service_unavailable"
@@ -215,6 +223,13 @@ OPERATIONS = [
     ("payments", "GET", "/internal/payments/{order_id}", {"order_id": 1}),
     ("payments", "POST", "/internal/payments/{order_id}/charge", {"order_id": 1}),
     ("payments", "POST", "/internal/payments/{order_id}/cancel", {"order_id": 1}),
+    ("invoices", "POST", "/internal/invoices", {}),
+    ("invoices", "GET", "/internal/invoices/{order_id}", {"order_id": 1}),
+    ("invoices", "POST", "/internal/invoices/{order_id}/email", {"order_id": 1}),
+    ("invoices", "GET", "/internal/audit", {}),
+    ("notifications", "POST", "/internal/messages", {}),
+    ("notifications", "GET", "/internal/messages", {}),
+    ("notifications", "GET", "/internal/audit", {}),
 ]
 
 BAD_TOKENS = {

@@ -1,0 +1,48 @@
+"""The outbox relay: delivers the events the orders service wrote in the same
+transaction as the changes they announce, until their consumer acknowledges them.
+
+Today one event: an order became PAID, for the invoices service, which renders and
+delivers the invoice. Delivery is at least once - the relay may die after sending and
+before recording the acknowledgement - so the consumer is idempotent by order id and a
+redelivery changes nothing. It runs in the orders worker process, never in a web worker.
+"""
+
+import logging
+
+from microservices.common.client import UpstreamUnavailable
+from microservices.common.upstreams import Upstreams
+from plumbing.testhooks import crash_point
+
+from .repository import OrderStore
+
+log = logging.getLogger("orders.relay")
+
+# A failing event is tried again after 0.5 s, 1 s, 2 s ... at most this often.
+RETRY_CAP_SECONDS = 30.0
+
+
+def relay_once(store: OrderStore, ups: Upstreams, batch: int) -> int:
+    """Send every due event once, batch after batch while batches come back full;
+    returns how many were acknowledged."""
+    acknowledged = 0
+    while True:
+        with store.due_events(batch) as (cur, events):
+            for event_id, payload in events:
+                acknowledged += _send(store, ups, cur, event_id, payload)
+        if len(events) < batch:
+            return acknowledged
+
+
+def _send(store: OrderStore, ups: Upstreams, cur, event_id: int, payload: dict) -> int:
+    try:
+        reply = ups["invoices"].post("/internal/invoices", payload)
+    except UpstreamUnavailable as exc:
+        store.failed(cur, event_id, str(exc), RETRY_CAP_SECONDS)
+        return 0
+    crash_point("orders.relay_after_send")
+    if reply.status in (200, 201):
+        store.delivered(cur, event_id)
+        return 1
+    log.error("invoices refused event %s: %s %s", event_id, reply.status, reply.body)
+    store.failed(cur, event_id, f"HTTP {reply.status}: {reply.body}", RETRY_CAP_SECONDS)
+    return 0
