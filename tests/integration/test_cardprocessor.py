@@ -9,15 +9,15 @@ from contextlib import closing
 
 import psycopg2
 import pytest
-from werkzeug.serving import make_server
 
 from archlab.config import project_root
-from archlab.db import apply_sql, start_database
+from archlab.db import apply_sql
 from cardprocessor import api
 from cardprocessor.app import create_app
 from cardprocessor.client import CardProcessor, Charge, ChargeFailed, OutcomeUnknown
 from cardprocessor.seed import reseed
 from shop.cards import LATE_ANSWER_CARD, Card
+from tests.integration.servicekit import serve, throwaway_cluster
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,11 +32,7 @@ LATE = APPROVED | {"number": LATE_ANSWER_CARD}
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22600, namespace="archlab_test_cardproc")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22600, "archlab_test_cardproc")
 
 
 @pytest.fixture(scope="module")
@@ -65,20 +61,14 @@ def http(app, dsn):
 @pytest.fixture(scope="module")
 def served(dsn):
     """Base URL of the app (a second instance, its own pool) on a real HTTP server."""
-    server = make_server("127.0.0.1", 0, create_app(config(dsn)), threaded=True)
-    # Request threads that server_close() joins, so a late answer still being held back
-    # finishes (and logs) inside the test session, not after it. Every client here is
-    # closed by then, so no keep-alive connection keeps a thread waiting.
-    server.daemon_threads = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    # Its request threads are joined when it stops, so a late answer still being held
+    # back finishes (and logs) inside the test session, not after it. Every client here
+    # is closed by then, so no keep-alive connection keeps a thread waiting.
+    url, stop = serve(create_app(config(dsn)))
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
-        server.shutdown()
-        # werkzeug's serve_forever ends with server_close(), which joins the request
-        # threads: wait for it there.
-        thread.join(30)
+        stop()
 
 
 @pytest.fixture

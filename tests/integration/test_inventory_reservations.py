@@ -6,30 +6,25 @@ variant that proves the consistency check can fail."""
 
 import threading
 
-import jsonschema_rs
 import psycopg2
 import pytest
-import yaml
 
 from archlab.config import project_root
-from archlab.db import apply_sql, start_database
+from archlab.db import apply_sql
 from microservices.common.client import fill_path
-from microservices.common.security import (
-    SERVICE_TOKEN_HEADER,
-    issue_service_token,
-    service_token_key,
-)
+from microservices.common.security import service_token_key
 from microservices.inventory import seed
 from microservices.inventory.app import create_app
 from plumbing import testhooks
 from shop.seed import INITIAL_STOCK, PRODUCT_COUNT
+from tests.integration.servicekit import call as contract_call
+from tests.integration.servicekit import check_contract, service_headers, throwaway_cluster
 
 pytestmark = pytest.mark.timeout(180)
 
 ROOT = project_root()
 SECRET = "inventory-reservations-secret"
 KEY = service_token_key(SECRET)
-SPEC = yaml.safe_load((ROOT / "contract" / "internal.yaml").read_text())
 MAX_ORDER_ID = 2**63 - 1
 
 ONE = "/internal/reservations/{order_id}"
@@ -40,11 +35,7 @@ RELEASE = "/internal/reservations/{order_id}/release"
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22400, namespace="archlab_test_inv")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22400, "archlab_test_inv")
 
 
 @pytest.fixture(scope="module")
@@ -91,38 +82,12 @@ def fresh(dsn):
 
 def headers(caller: str = "orders") -> dict:
     """A service token header from `caller` for the inventory service."""
-    return {SERVICE_TOKEN_HEADER: issue_service_token(KEY, caller, "inventory", None)}
+    return service_headers(KEY, caller, "inventory")
 
 
-def _validator(ref: str):
-    return jsonschema_rs.validator_for({"$ref": ref, "components": SPEC["components"]})
-
-
-def check_contract(template: str, method: str, resp) -> None:
-    """The status is documented for the operation and the body matches its schema; a
-    method the path does not serve must be 405 (as in test_ms_services)."""
-    item = SPEC["paths"][template]
-    operation = item.get(method.lower())
-    status = str(resp.status_code)
-    if operation is None:
-        assert status == "405", f"{method} {template} is not served but answered {status}"
-        operation = next(op for m, op in item.items() if m in ("get", "put", "post"))
-    assert status in operation["responses"], f"{method} {template} answered undocumented {status}"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema_ref = response["content"]["application/json"]["schema"]["$ref"]
-    errors = [e.message for e in _validator(schema_ref).iter_errors(resp.get_json())]
-    assert not errors, f"{method} {template} {status}: {errors}"
-
-
-def call(client, method: str, template: str, *, json=None, caller="orders", data=None,
-         content_type=None, **params):
-    """Call an operation of internal.yaml by its template and check the answer."""
-    resp = client.open(fill_path(template, params), method=method, headers=headers(caller),
-                       json=json, data=data, content_type=content_type)
-    check_contract(template, method, resp)
-    return resp
+def call(client, method: str, template: str, *, caller="orders", **kw):
+    """Call an operation of internal.yaml by its template as `caller` and check the answer."""
+    return contract_call(client, method, template, headers=headers(caller), **kw)
 
 
 def reserve(client, order_id: int, *lines: tuple[int, int]):

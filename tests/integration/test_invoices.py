@@ -12,22 +12,15 @@ import datetime
 import threading
 from contextlib import closing
 
-import jsonschema_rs
 import psycopg2
 import pytest
-import yaml
-from werkzeug.serving import make_server
 
 from archlab.config import project_root
-from archlab.db import apply_sql, start_database
+from archlab.db import apply_sql
 from microservices.accounts.app import create_app as create_accounts
 from microservices.accounts.seed import reseed as reseed_accounts
-from microservices.common.client import ServiceClient, fill_path
-from microservices.common.security import (
-    SERVICE_TOKEN_HEADER,
-    issue_service_token,
-    service_token_key,
-)
+from microservices.common.client import ServiceClient
+from microservices.common.security import service_token_key
 from microservices.common.upstreams import app_upstreams
 from microservices.invoices import delivery, worker
 from microservices.invoices.api import TARGETS
@@ -42,13 +35,14 @@ from shop.invoices import InvoiceData, invoice_number, render_html, render_text
 from shop.money import totals
 from shop.orders import PricedLine
 from shop.seed import generate_customers
+from tests.integration.servicekit import call as contract_call
+from tests.integration.servicekit import serve, service_headers, throwaway_cluster
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = project_root()
 SECRET = "invoices-test-secret"
 KEY = service_token_key(SECRET)
-SPEC = yaml.safe_load((ROOT / "contract" / "internal.yaml").read_text())
 # Nothing listens here: a connection is refused at once.
 DOWN = "http://127.0.0.1:9"
 
@@ -71,11 +65,7 @@ LINES = [
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22800, namespace="archlab_test_inv2")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22800, "archlab_test_inv2")
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +77,6 @@ def dsns(cluster) -> dict[str, str]:
         apply_sql(found[name], ROOT / "microservices" / name / "schema.sql")
     reseed_accounts(found["accounts"])
     return found
-
-
-def serve(app):
-    """Serve a Flask app on a real HTTP server in a thread; (base URL, stop)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop():
-        server.shutdown()
-        thread.join(30)
-
-    return f"http://127.0.0.1:{server.server_port}", stop
 
 
 def service_config(dsn: str, callers: set[str]) -> dict:
@@ -195,7 +172,7 @@ def order_id() -> int:
 def token(caller: str = "orders", customer_id: int | None = None, *,
           audience: str = "invoices", key=KEY, ttl: int = 60) -> dict:
     """A service token header: orders' relay (no customer) unless told otherwise."""
-    return {SERVICE_TOKEN_HEADER: issue_service_token(key, caller, audience, customer_id, ttl)}
+    return service_headers(key, caller, audience, customer_id, ttl)
 
 
 def gateway(customer_id: int) -> dict:
@@ -203,40 +180,11 @@ def gateway(customer_id: int) -> dict:
     return token("gateway", customer_id)
 
 
-def _validator(ref: str):
-    return jsonschema_rs.validator_for({"$ref": ref, "components": SPEC["components"]})
-
-
-def check_contract(template: str, method: str, resp) -> None:
-    """The status is documented for the operation and the body matches its schema; an
-    unserved method must be 405."""
-    item = SPEC["paths"][template]
-    operation = item.get(method.lower())
-    status = str(resp.status_code)
-    if operation is None:
-        assert status == "405", f"{method} {template} is not served but answered {status}"
-        operation = next(op for m, op in item.items() if m in ("get", "put", "post"))
-    else:
-        assert "invoices" in operation["tags"], f"{method} {template} is not tagged invoices"
-    assert status in operation["responses"], f"{method} {template} answered undocumented {status}"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema_ref = response["content"]["application/json"]["schema"]["$ref"]
-    errors = [e.message for e in _validator(schema_ref).iter_errors(resp.get_json())]
-    assert not errors, f"{method} {template} {status}: {errors}"
-    if "Retry-After" in response.get("headers", {}):
-        assert resp.headers["Retry-After"].isdigit()
-
-
-def call(client, method: str, template: str, *, headers=None, json=None, data=None,
-         content_type=None, **params):
-    """Call an operation of internal.yaml by its template and check the answer."""
-    resp = client.open(fill_path(template, params), method=method,
-                       headers=token() if headers is None else headers,
-                       json=json, data=data, content_type=content_type)
-    check_contract(template, method, resp)
-    return resp
+def call(client, method: str, template: str, *, headers=None, **kw):
+    """Call an operation of internal.yaml by its template (as orders' relay does unless told
+    otherwise) and check the answer, the operation tagged invoices."""
+    return contract_call(client, method, template, tag="invoices",
+                         headers=token() if headers is None else headers, **kw)
 
 
 def paid_order(order_id: int, **changes) -> dict:

@@ -4,23 +4,19 @@ the monolith's public API on the same seed, service tokens, and database isolati
 
 from urllib.parse import urlencode
 
-import jsonschema_rs
 import psycopg2
 import pytest
-import yaml
 from psycopg2.extensions import parse_dsn
 
 from archlab.config import project_root
-from archlab.db import apply_sql, make_dsn, start_database
+from archlab.db import apply_sql, make_dsn
 from microservices.accounts import app as accounts_app
 from microservices.accounts import seed as accounts_seed
 from microservices.catalog import app as catalog_app
 from microservices.catalog import seed as catalog_seed
-from microservices.common.client import fill_path
 from microservices.common.security import (
     SERVICE_TOKEN_HEADER,
     customer_token_key,
-    issue_service_token,
     service_token_key,
 )
 from microservices.inventory import app as inventory_app
@@ -37,6 +33,9 @@ from monolith.data import seed as monolith_seed
 from monolith.web.app import create_app as create_monolith
 from shop.seed import INITIAL_STOCK, LOADTEST_PASSWORD, PRODUCT_COUNT
 from shop.tokens import issue_token, verify_token
+from tests.integration.servicekit import INTERNAL_SPEC, throwaway_cluster
+from tests.integration.servicekit import call as contract_call
+from tests.integration.servicekit import service_headers as service_token_header
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,7 +43,6 @@ ROOT = project_root()
 SECRET = "integration-test-secret"
 ADMIN_TOKEN = "integration-admin-token"
 KEY = service_token_key(SECRET)
-SPEC = yaml.safe_load((ROOT / "contract" / "internal.yaml").read_text())
 
 SERVICES = {
     "accounts": (accounts_app, accounts_seed),
@@ -59,11 +57,7 @@ SERVICES = {
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22300, namespace="archlab_test_ms")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22300, "archlab_test_ms")
 
 
 @pytest.fixture(scope="module")
@@ -119,45 +113,13 @@ def fresh_stock(dsns):
 
 
 def service_headers(audience: str, customer_id=None, caller="gateway", key=KEY, ttl=60) -> dict:
-    return {SERVICE_TOKEN_HEADER: issue_service_token(key, caller, audience, customer_id, ttl)}
+    return service_token_header(key, caller, audience, customer_id, ttl)
 
 
-# --- the contract ------------------------------------------------------------------------
-
-def _validator(ref: str):
-    return jsonschema_rs.validator_for({"$ref": ref, "components": SPEC["components"]})
-
-
-def check_contract(template: str, method: str, resp) -> None:
-    """The status is documented for the operation and the body matches its schema. A
-    method the path does not serve must be 405, as documented on the path's operations."""
-    item = SPEC["paths"][template]
-    operation = item.get(method.lower())
-    status = str(resp.status_code)
-    if operation is None:
-        assert status == "405", f"{method} {template} is not served but answered {status}"
-        operation = next(op for m, op in item.items() if m in ("get", "put", "post"))
-    assert status in operation["responses"], f"{method} {template} answered undocumented {status}"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema_ref = response["content"]["application/json"]["schema"]["$ref"]
-    errors = [e.message for e in _validator(schema_ref).iter_errors(resp.get_json())]
-    assert not errors, f"{method} {template} {status}: {errors}"
-    if "Retry-After" in response.get("headers", {}):
-        assert resp.headers["Retry-After"].isdigit()
-
-
-def call(client, method: str, template: str, *, headers=None, query=None, json=None,
-         data=None, content_type=None, **params):
-    """Call an operation of internal.yaml by its path template and check the answer."""
-    path = fill_path(template, params)
-    if query:
-        path += "?" + urlencode(query)
-    resp = client.open(path, method=method, headers=headers or {}, json=json, data=data,
-                       content_type=content_type)
-    check_contract(template, method, resp)
-    return resp
+def call(client, method: str, template: str, *, headers=None, **kw):
+    """Call an operation of internal.yaml by its path template (no token unless given) and
+    check the answer."""
+    return contract_call(client, method, template, headers=headers, **kw)
 
 
 # --- probes ------------------------------------------------------------------------------
@@ -512,7 +474,7 @@ def test_nothing_is_reserved_after_a_reseed(dsns):
 
 
 def test_every_internal_operation_is_tested():
-    documented = {(method.upper(), path) for path, item in SPEC["paths"].items()
+    documented = {(method.upper(), path) for path, item in INTERNAL_SPEC["paths"].items()
                   for method in item if method in ("get", "put", "post")
                   and path.startswith("/internal/")}
     assert documented == {(m, t) for _, m, t, _ in OPERATIONS}

@@ -10,29 +10,24 @@ audit tests start from an empty mailbox.
 import itertools
 from contextlib import closing
 
-import jsonschema_rs
 import psycopg2
 import pytest
-import yaml
 
 from archlab.config import project_root
-from archlab.db import apply_sql, start_database
-from microservices.common.client import fill_path
-from microservices.common.security import (
-    SERVICE_TOKEN_HEADER,
-    issue_service_token,
-    service_token_key,
-)
+from archlab.db import apply_sql
+from microservices.common.security import service_token_key
 from microservices.notifications.app import create_app
 from microservices.notifications.seed import reseed
 from plumbing import testhooks
+from tests.integration.servicekit import call as contract_call
+from tests.integration.servicekit import service_headers as service_token_header
+from tests.integration.servicekit import throwaway_cluster
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = project_root()
 SECRET = "notifications-test-secret"
 KEY = service_token_key(SECRET)
-SPEC = yaml.safe_load((ROOT / "contract" / "internal.yaml").read_text())
 
 MESSAGES = "/internal/messages"
 AUDIT = "/internal/audit"
@@ -43,11 +38,7 @@ BROKEN = "notifications.messages_not_idempotent"
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22700, namespace="archlab_test_notif")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22700, "archlab_test_notif")
 
 
 @pytest.fixture(scope="module")
@@ -97,44 +88,14 @@ def stored_under(dsn: str, key: str) -> int:
 def service_headers(caller: str = "invoices", customer_id: int | None = None,
                     audience: str = "notifications", key=KEY, ttl: int = 60) -> dict:
     """A service token header, from invoices to notifications unless told otherwise."""
-    return {SERVICE_TOKEN_HEADER: issue_service_token(key, caller, audience, customer_id,
-                                                      ttl)}
+    return service_token_header(key, caller, audience, customer_id, ttl)
 
 
-def _validator(ref: str):
-    return jsonschema_rs.validator_for({"$ref": ref, "components": SPEC["components"]})
-
-
-def check_contract(template: str, method: str, resp) -> None:
-    """The status is documented for the operation and the body matches its schema; an
-    unserved method must be 405."""
-    item = SPEC["paths"][template]
-    operation = item.get(method.lower())
-    status = str(resp.status_code)
-    if operation is None:
-        assert status == "405", f"{method} {template} is not served but answered {status}"
-        operation = next(op for m, op in item.items() if m in ("get", "put", "post"))
-    else:
-        assert "notifications" in operation["tags"]
-    assert status in operation["responses"], f"{method} {template} answered undocumented {status}"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema_ref = response["content"]["application/json"]["schema"]["$ref"]
-    errors = [e.message for e in _validator(schema_ref).iter_errors(resp.get_json())]
-    assert not errors, f"{method} {template} {status}: {errors}"
-    if "Retry-After" in response.get("headers", {}):
-        assert resp.headers["Retry-After"].isdigit()
-
-
-def call(client, method: str, template: str, *, headers=None, json=None, data=None,
-         content_type=None, query=None, **params):
-    """Call an operation of internal.yaml by its template and check the answer."""
-    resp = client.open(fill_path(template, params), method=method,
-                       headers=service_headers() if headers is None else headers,
-                       json=json, data=data, content_type=content_type, query_string=query)
-    check_contract(template, method, resp)
-    return resp
+def call(client, method: str, template: str, *, headers=None, **kw):
+    """Call an operation of internal.yaml by its template (as invoices does unless told
+    otherwise) and check the answer, the operation tagged notifications."""
+    return contract_call(client, method, template, tag="notifications",
+                         headers=service_headers() if headers is None else headers, **kw)
 
 
 def message(key: str, customer_id: int, order_id: int | None = 7, kind: str = "invoice",

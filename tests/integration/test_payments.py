@@ -11,34 +11,28 @@ import threading
 import time
 from contextlib import closing
 
-import jsonschema_rs
 import psycopg2
 import pytest
-import yaml
-from werkzeug.serving import make_server
 
 from archlab.config import project_root
-from archlab.db import apply_sql, start_database
+from archlab.db import apply_sql
 from cardprocessor.app import create_app as create_processor
 from cardprocessor.client import CardProcessor
 from cardprocessor.seed import reseed as reseed_processor
-from microservices.common.client import fill_path
-from microservices.common.security import (
-    SERVICE_TOKEN_HEADER,
-    issue_service_token,
-    service_token_key,
-)
+from microservices.common.security import service_token_key
 from microservices.payments.api import PROCESSOR_EXTENSION
 from microservices.payments.app import create_app
 from microservices.payments.seed import reseed as reseed_payments
 from shop.cards import LATE_ANSWER_CARD, Card
+from tests.integration.servicekit import call as contract_call
+from tests.integration.servicekit import serve, throwaway_cluster
+from tests.integration.servicekit import service_headers as service_token_header
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = project_root()
 SECRET = "payments-test-secret"
 KEY = service_token_key(SECRET)
-SPEC = yaml.safe_load((ROOT / "contract" / "internal.yaml").read_text())
 
 # The processor answers the late card this long after capturing it; the payments
 # service gives up on the processor well before.
@@ -61,11 +55,7 @@ AUDIT = "/internal/audit"
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = start_database(22500, namespace="archlab_test_pay")
-    try:
-        yield db
-    finally:
-        db.stop()
+    yield from throwaway_cluster(22500, "archlab_test_pay")
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +73,14 @@ def processor_url(dsns):
     """Base URL of the real card processor app on a real HTTP server in a thread."""
     app = create_processor({"DATABASE_URL": dsns["processor"], "POOL_SIZE": 4,
                             "LATENCY_MS": 0, "LATE_SECONDS": LATE_SECONDS})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    # Request threads are joined when the server closes, so a late answer still held
+    # Request threads are joined when the server stops, so a late answer still held
     # back finishes inside the session. Every client is closed by then (the fixtures
     # below), so no keep-alive connection keeps a thread waiting.
-    server.daemon_threads = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    url, stop = serve(app)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
-        server.shutdown()
-        thread.join(30)
+        stop()
 
 
 @pytest.fixture(scope="module")
@@ -144,41 +130,13 @@ def order_id() -> int:
 def service_headers(caller: str = "orders", audience: str = "payments", key=KEY,
                     ttl: int = 60) -> dict:
     """A service token header, from orders to payments unless told otherwise."""
-    return {SERVICE_TOKEN_HEADER: issue_service_token(key, caller, audience, None, ttl)}
+    return service_token_header(key, caller, audience, None, ttl)
 
 
-def _validator(ref: str):
-    return jsonschema_rs.validator_for({"$ref": ref, "components": SPEC["components"]})
-
-
-def check_contract(template: str, method: str, resp) -> None:
-    """The status is documented for the operation and the body matches its schema (as
-    tests/integration/test_ms_services.py checks); an unserved method must be 405."""
-    item = SPEC["paths"][template]
-    operation = item.get(method.lower())
-    status = str(resp.status_code)
-    if operation is None:
-        assert status == "405", f"{method} {template} is not served but answered {status}"
-        operation = next(op for m, op in item.items() if m in ("get", "put", "post"))
-    assert status in operation["responses"], f"{method} {template} answered undocumented {status}"
-    response = operation["responses"][status]
-    if "$ref" in response:
-        response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema_ref = response["content"]["application/json"]["schema"]["$ref"]
-    errors = [e.message for e in _validator(schema_ref).iter_errors(resp.get_json())]
-    assert not errors, f"{method} {template} {status}: {errors}"
-    if "Retry-After" in response.get("headers", {}):
-        assert resp.headers["Retry-After"].isdigit()
-
-
-def call(client, method: str, template: str, *, headers=None, json=None, data=None,
-         content_type=None, **params):
+def call(client, method: str, template: str, *, headers=None, **kw):
     """Call an operation of internal.yaml by its template (as orders does) and check it."""
-    resp = client.open(fill_path(template, params), method=method,
-                       headers=service_headers() if headers is None else headers,
-                       json=json, data=data, content_type=content_type)
-    check_contract(template, method, resp)
-    return resp
+    return contract_call(client, method, template,
+                         headers=service_headers() if headers is None else headers, **kw)
 
 
 def charge(client, order_id: int, card=APPROVED, amount_cents: int = 1250, **kw):
