@@ -1,1 +1,2 @@
-"""The inventory service: stock per product (reservations come with the checkout saga)."""
+"""The inventory service: stock per product, and the reservations the checkout saga
+holds, commits and releases (each idempotent by order id)."""

@@ -4,8 +4,9 @@ from shop.money import CURRENCY
 
 from .repository import OrderRow
 
-# Invoices are delivered by the invoices service, which joins the stack later; until
-# then every order's invoice is pending.
+# Orders does not know how an invoice was delivered (the invoices service does): its
+# Order says pending, and the gateway fills in the invoices service's status when it
+# serves an order.
 INVOICE_STATUS = "pending"
 
 
