@@ -22,7 +22,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PYTEST)
 
-# Everything but the slow tier (schemathesis, the browser): a quick loop while coding.
+# Everything but the slow tier (schemathesis, the browser, the chaos tests): a quick loop
+# while coding.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
 

@@ -23,7 +23,7 @@ from microservices.common.security import (
 from shop.cards import LATE_ANSWER_CARD
 from tests.conftest import APPROVED_CARD, DECLINED_CARD
 
-pytestmark = [pytest.mark.capability("checkout"), pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.capability("checkout"), pytest.mark.slow, pytest.mark.timeout(180)]
 
 LATE_CARD = APPROVED_CARD | {"number": LATE_ANSWER_CARD}
 ITEMS = [{"product_id": 40, "quantity": 2}, {"product_id": 41, "quantity": 1}]

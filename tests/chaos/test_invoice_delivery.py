@@ -22,7 +22,8 @@ from microservices.common.security import (
     service_token_key,
 )
 
-pytestmark = [pytest.mark.capability("checkout", "invoice"), pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.capability("checkout", "invoice"), pytest.mark.slow,
+              pytest.mark.timeout(180)]
 
 
 def buy(buyer, product_id: int = 50) -> dict:
