@@ -184,7 +184,7 @@ class CheckoutSaga:
         status = paid.body.get("status")
         if paid.status == 200 and status == "captured":
             crash_point("orders.after_charge")
-            view = order_view(self.store.get(order.id), status="PAID")
+            view = order_view(order, status="PAID")  # the row read when it was placed
             if not self.store.mark_paid(order.id, view, REQUEST):
                 raise in_progress()
             commit_reservation(self.store, self.ups, order.id)
