@@ -17,8 +17,10 @@ log = logging.getLogger("archlab.worker")
 
 
 def run_forever(name: str, one_round: Callable[[threading.Event], None],
-                poll_seconds: float) -> None:
-    """Call `one_round(stop)` every `poll_seconds` until SIGTERM or SIGINT sets `stop`."""
+                poll_seconds: float, wait: Callable[[float], None] | None = None) -> None:
+    """Call `one_round(stop)` every `poll_seconds` until SIGTERM or SIGINT sets `stop`.
+    `wait(seconds)`, when given, pauses between rounds instead and may return sooner
+    (e.g. woken by a database notification that there is work)."""
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s {name} %(levelname)s %(message)s")
     stop = threading.Event()
@@ -30,5 +32,8 @@ def run_forever(name: str, one_round: Callable[[threading.Event], None],
             one_round(stop)
         except (PoolTimeout, *BROKEN) as exc:
             log.warning("database unavailable (%s); retrying", exc)
-        stop.wait(poll_seconds)
+        if wait is None:
+            stop.wait(poll_seconds)
+        elif not stop.is_set():
+            wait(poll_seconds)
     log.info("stopped")

@@ -8,12 +8,16 @@ redelivery changes nothing. It runs in the orders worker process, never in a web
 """
 
 import logging
+import select
+import time
+
+import psycopg2
 
 from microservices.common.client import UpstreamUnavailable
 from microservices.common.upstreams import Upstreams
 from plumbing.testhooks import crash_point
 
-from .repository import OrderStore
+from .repository import OUTBOX_CHANNEL, OrderStore
 
 log = logging.getLogger("orders.relay")
 
@@ -46,3 +50,37 @@ def _send(store: OrderStore, ups: Upstreams, cur, event_id: int, payload: dict) 
     log.error("invoices refused event %s: %s %s", event_id, reply.status, reply.body)
     store.failed(cur, event_id, f"HTTP {reply.status}: {reply.body}", RETRY_CAP_SECONDS)
     return 0
+
+
+class Wakeup:
+    """Waits between relay rounds until an event is written (PostgreSQL LISTEN/NOTIFY:
+    mark_paid notifies as its transaction commits), so an invoice goes out as soon as
+    its order is PAID instead of at the next poll. Polling stays the fallback: a missed
+    notification, or a lost connection, costs one poll interval, nothing more."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.conn = None
+
+    def wait(self, seconds: float) -> None:
+        """Return when notified, or after `seconds`."""
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg2.connect(self.dsn, connect_timeout=3,
+                                             application_name="orders-relay-wakeup")
+                self.conn.autocommit = True
+                with self.conn.cursor() as cur:
+                    cur.execute(f"LISTEN {OUTBOX_CHANNEL}")
+            if select.select([self.conn], [], [], seconds)[0]:
+                self.conn.poll()
+                self.conn.notifies.clear()
+        except (psycopg2.Error, OSError) as exc:
+            log.warning("relay wake-up unavailable (%s); polling", exc)
+            self.close()
+            time.sleep(seconds)
+
+    def close(self) -> None:
+        """Drop the listening connection."""
+        if self.conn is not None and not self.conn.closed:
+            self.conn.close()
+        self.conn = None

@@ -17,6 +17,8 @@ from shop.orders import PricedOrder
 
 REQUEST = "request"
 RECOVERY = "recovery"
+# The PostgreSQL notification channel that tells the relay an event was written.
+OUTBOX_CHANNEL = "outbox"
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class OrderStore:
             cur.execute("INSERT INTO outbox (order_id, topic, payload) VALUES"
                         " (%s, 'order_paid', %s)",
                         (order_id, json.dumps({"customer_id": row[0], "order": answer})))
+            # Wakes the relay when (and only if) this transaction commits.
+            cur.execute(f"NOTIFY {OUTBOX_CHANNEL}")
             return True
 
     def mark_committed(self, order_id: int) -> None:

@@ -16,7 +16,7 @@ from plumbing.worker import run_forever
 
 from .api import TARGETS
 from .recovery import run_once
-from .relay import relay_once
+from .relay import Wakeup, relay_once
 from .repository import OrderStore
 
 log = logging.getLogger("orders.worker")
@@ -39,7 +39,9 @@ def main() -> None:
         if relayed:
             log.info("relayed %d event(s)", relayed)
 
-    run_forever("orders-worker", one_round, POLL_SECONDS)
+    wakeup = Wakeup(os.environ["DATABASE_URL"])
+    run_forever("orders-worker", one_round, POLL_SECONDS, wait=wakeup.wait)
+    wakeup.close()
     ups.close()
     store.pool.close()
 
