@@ -38,13 +38,18 @@ def load_stock(cur, *, with_reserved: bool) -> None:
             [(p.id, p.initial_stock, p.initial_stock, 0) for p in products], page_size=1000)
 
 
-def reseed(dsn: str, tables: tuple[str, ...], loaders: list[Callable]) -> None:
+def reseed(dsn: str, tables: tuple[str, ...], loaders: list[Callable], *,
+           restart_ids: bool = True) -> None:
     """Truncate `tables` and run the `loaders` (each takes a cursor) in one transaction,
-    then refresh the planner's statistics so plans are the same right after a reseed."""
+    then refresh the planner's statistics so plans are the same right after a reseed.
+
+    `restart_ids=False` keeps the id sequences going, for ids that other services or
+    people may still hold after the reset (an order id in a tombstone, an e-mail's id)."""
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            restart = " RESTART IDENTITY" if restart_ids else ""
+            cur.execute(f"TRUNCATE {', '.join(tables)}{restart}")
             for load in loaders:
                 load(cur)
         conn.autocommit = True

@@ -1,6 +1,6 @@
 """Empty the notifications database (the shop's data reset: the mailbox starts empty)."""
 
-import psycopg2
+from shopdata.seed import reseed as load
 
 
 def reseed(dsn: str) -> None:
@@ -10,9 +10,4 @@ def reseed(dsn: str) -> None:
     have seen, and a sender still finishing a delivery from before the reset may store one
     more message; an id used again would name two different e-mails.
     """
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("TRUNCATE messages")
-    finally:
-        conn.close()
+    load(dsn, ("messages",), [], restart_ids=False)

@@ -1,6 +1,6 @@
 """Empty the orders database (the shop's data reset: orders start from none)."""
 
-import psycopg2
+from shopdata.seed import reseed as load
 
 
 def reseed(dsn: str) -> None:
@@ -10,9 +10,4 @@ def reseed(dsn: str) -> None:
     and a recovery still finishing an order from before the reset may leave one more;
     an id used again would find it and be refused.
     """
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("TRUNCATE outbox, order_lines, orders")
-    finally:
-        conn.close()
+    load(dsn, ("outbox", "order_lines", "orders"), [], restart_ids=False)
