@@ -69,9 +69,8 @@ def _recovered(figures: dict, settled: bool) -> Verdict:
     if settled and pending:
         problems.append(f"{pending} orders still PENDING")
     if settled and res["held"]:
-        problems.append(f"{res['held']} reservations still hold stock")
-    elif res["held_for_final_orders"] and settled:
-        problems.append(f"{res['held_for_final_orders']} reservations held for decided orders")
+        problems.append(f"{res['held']} reservations still hold stock, "
+                        f"{res['held_for_final_orders']} of them for decided orders")
     return Verdict(3, "nothing left undecided", not problems,
                    "; ".join(problems) or ("no PENDING order, no stock held" if settled
                                            else "judged only once settled"))

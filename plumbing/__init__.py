@@ -2,6 +2,5 @@
 configuration and the JSON error handling.
 
 Both the monolith and every microservice import this package, so the comparison
-runs on one pool, one server configuration and one error format: the architecture
-stays the only variable.
+runs on one pool, one server configuration and one error format.
 """

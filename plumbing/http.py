@@ -80,6 +80,12 @@ def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+def page_args() -> tuple[int, int]:
+    """(page, per_page) of a paged list: page 1..10000 (default 1), per_page 1..100
+    (default 20); 422 otherwise."""
+    return int_arg("page", 1, 1, 10_000), int_arg("per_page", 20, 1, 100)
+
+
 def str_arg(name: str, max_length: int) -> str | None:
     """A query string of at most `max_length` characters; 422 when longer."""
     raw = request.args.get(name)

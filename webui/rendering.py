@@ -5,12 +5,12 @@ import datetime
 import html
 import logging
 
-from flask import render_template, session
+from flask import render_template, request, session
 
 from shop.catalog import CATEGORIES
 from shop.money import VAT_PERCENT, format_eur, vat_cents
 
-from . import auth, cart, csrf
+from . import auth, cart, csrf, forms
 from .backend import BackendError
 
 log = logging.getLogger("webui")
@@ -70,6 +70,25 @@ def render_error(status: int, code: str, message: str):
 def error_page(exc: BackendError):
     """The error page for a backend error."""
     return render_error(exc.status, exc.code, explain(exc))
+
+
+def customer_list(template: str, fetch, per_page: int, **context):
+    """A page of the logged-in customer's list (orders, e-mails): `fetch(token, page,
+    per_page)` is the backend call; to the login page without a valid login."""
+    token = auth.token()
+    if not token:
+        return auth.to_login()
+    page = forms.page_number(request.args.get("page"))
+    try:
+        result = fetch(token, page, per_page)
+    except BackendError as exc:
+        if exc.status == 401:
+            return auth.to_login(expired=True)
+        return render_template(template, result=None, error=explain(exc), **context), \
+            exc.status
+    pages = max(1, -(-result["total"] // per_page))
+    return render_template(template, result=result, page=page, pages=pages, error=None,
+                           **context)
 
 
 def eur(cents: int) -> str:

@@ -250,9 +250,10 @@ class LocalPlatform(Platform):
                 "ARCHLAB_PROCESS_NAME": spec.name,
                 "PYTHONUNBUFFERED": "1",
                 **state["settings"],
+                # Always set, empty when off: a value in the shell must not switch test
+                # hooks on in a stack that was not started with them.
+                testhooks.HOOKS_VAR: state.get("test_hooks") or "",
             }
-            if state.get("test_hooks"):
-                env[testhooks.HOOKS_VAR] = state["test_hooks"]
             if spec.port is not None:
                 env["PORT"] = str(spec.port)
             if spec.database is not None:

@@ -4,6 +4,7 @@ summary. html.py and markdown.py render the same document, so both say the same.
 import json
 from dataclasses import dataclass, field
 
+from archlab import config
 from archlab.report.stats import t95
 
 GENERATOR_LIMIT = 80  # % of one core, mean over the measured phase (docs/results-format.md)
@@ -393,9 +394,12 @@ def _budget(summary: dict) -> list:
                                                         settings.items())])
         rows += [[f"{arch}: invoices delivered", invoice_delivery(arch, settings)]
                  for arch in summary["architectures"]]
-    blocks = [Para("Both architectures ran with the same cores, the same worker and thread "
-                   "counts and the same load, in interleaved order; the architecture is the "
-                   "only variable."),
+    blocks = [Para("Both architectures ran on the same cores, with the same worker and "
+                   "thread counts per web process and the same load, in interleaved order. "
+                   "Not held equal: the number of processes (and so of workers, threads and "
+                   "database connections), the hops per request, and the share of the cores "
+                   "taken by the card processor, which both call and which runs on the "
+                   "system's cores - see Resource use."),
               Table(["budget", ""], rows, "ll")]
     if b.get("note"):
         blocks.append(Para(b["note"], kind="warning"))
@@ -404,10 +408,11 @@ def _budget(summary: dict) -> list:
 
 def invoice_delivery(arch: str, settings: dict) -> str:
     """Where an architecture delivers invoices under these stack settings, in words."""
-    printer = ("printed" if settings.get("INVOICE_PRINTER", "spool") == "spool"
+    settings = config.STACK_SETTINGS | settings  # a run recorded before a setting existed
+    printer = ("printed" if settings["INVOICE_PRINTER"] == "spool"
                else "e-mailed (printer offline)")
     if arch == "monolith":
-        if settings.get("INVOICE_DELIVERY", "inline") == "inline":
+        if settings["INVOICE_DELIVERY"] == "inline":
             return f"{printer} inside the checkout request, right after its COMMIT"
         return f"{printer} by the monolith's worker, after the checkout answered"
     return f"{printer} by the invoices service, after the PAID order's outbox event"

@@ -4,7 +4,7 @@ from flask import Blueprint
 
 from microservices.common.app import cursor
 from plumbing.errors import ApiError
-from plumbing.http import int_arg, json_body, str_arg
+from plumbing.http import json_body, page_args, str_arg
 from shop.catalog import CATEGORIES
 from shop.numbers import whole_number
 from shopdata.catalog import CatalogQueries, product_summary
@@ -27,8 +27,7 @@ def categories():
 @bp.get("/products")
 def products():
     """One page of products matching `q` (every word) in `category`."""
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     q = (str_arg("q", 100) or "").strip() or None
     category = (str_arg("category", 40) or "").strip() or None
     if category is not None and category not in _CATEGORY_SLUGS:

@@ -87,9 +87,10 @@ def pool() -> Pool:
 
 
 @contextmanager
-def cursor() -> Iterator:
-    """A cursor on the service's own database, in autocommit: each statement is atomic."""
-    with pool().connection() as conn, conn.cursor() as cur:
+def cursor(from_pool: Pool | None = None) -> Iterator:
+    """A cursor on the service's own database (or `from_pool`'s), in autocommit: each
+    statement is atomic, and a read costs no BEGIN/COMMIT."""
+    with (from_pool or pool()).connection() as conn, conn.cursor() as cur:
         yield cur
 
 

@@ -5,9 +5,9 @@ from flask import Blueprint, current_app, url_for
 from plumbing.http import (
     current_customer,
     idempotency_key,
-    int_arg,
     json_body,
     login_body,
+    page_args,
     require_admin,
     str_arg,
 )
@@ -30,8 +30,7 @@ def categories():
 
 @bp.get("/products")
 def products():
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return composition.search(str_arg("q", 100), str_arg("category", 40), page, per_page)
 
 
@@ -59,8 +58,7 @@ def create_order():
 @bp.get("/orders")
 def list_orders():
     customer_id = _customer()
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return composition.orders(customer_id, page, per_page)
 
 
@@ -82,8 +80,7 @@ def email_invoice(order_id: int):
 @bp.get("/account/emails")
 def emails():
     customer_id = _customer()
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return composition.emails(customer_id, page, per_page)
 
 

@@ -143,12 +143,20 @@ def orders(customer_id: int, page: int, per_page: int) -> dict:
 
 def order(customer_id: int, order_id: int) -> dict:
     """One of the customer's orders (404 for anyone else's), with its invoice's delivery
-    status from the invoices service (left as orders has it if that cannot be asked)."""
-    found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
-                 order_id=order_id)
+    status from the invoices service, asked in parallel (left as orders has it if that
+    cannot be asked)."""
+    ups = upstreams()
+    status_call = ups.executor.submit(copy_current_request_context(ups["invoices"].get),
+                                      "/internal/invoices/{order_id}",
+                                      on_behalf_of=customer_id, order_id=order_id)
     try:
-        reply = upstreams()["invoices"].get("/internal/invoices/{order_id}",
-                                            on_behalf_of=customer_id, order_id=order_id)
+        found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
+                     order_id=order_id)
+    except ApiError:
+        status_call.cancel()
+        raise
+    try:
+        reply = status_call.result()
     except UpstreamUnavailable as exc:
         log.warning("invoice status of order %s unknown: %s", order_id, exc)
         return found
@@ -158,16 +166,17 @@ def order(customer_id: int, order_id: int) -> dict:
 
 
 def invoice(customer_id: int, order_id: int) -> dict:
-    """The customer's invoice for an order (404 for anyone else's). Until the order's
-    PAID event has reached the invoices service it is rendered here, pending."""
-    found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
-                 order_id=order_id)
+    """The customer's invoice for an order (404 for anyone else's: the invoices service
+    answers only the token's customer). Until the order's PAID event has reached the
+    invoices service it is rendered here, pending, from the order."""
     reply = _call("invoices", "get", "/internal/invoices/{order_id}",
                   on_behalf_of=customer_id, order_id=order_id)
-    if reply.status == 404:
-        return pending_invoice(found, _get("accounts", "/internal/customers/{customer_id}",
-                                           customer_id=customer_id))
-    return _answer(reply, 200)
+    if reply.status != 404:
+        return _answer(reply, 200)
+    found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
+                 order_id=order_id)
+    return pending_invoice(found, _get("accounts", "/internal/customers/{customer_id}",
+                                       customer_id=customer_id))
 
 
 def pending_invoice(found: dict, customer: dict) -> dict:
@@ -185,13 +194,14 @@ def pending_invoice(found: dict, customer: dict) -> dict:
 
 def email_invoice(customer_id: int, order_id: int) -> dict:
     """E-mail the customer a copy of the invoice (404 for anyone else's order)."""
-    _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id, order_id=order_id)
     reply = _call("invoices", "post", "/internal/invoices/{order_id}/email", {},
                   on_behalf_of=customer_id, order_id=order_id)
-    if reply.status == 404:
-        raise ApiError("service_unavailable", "the invoice is still being prepared; retry "
-                       "shortly")
-    return _answer(reply, 202)
+    if reply.status != 404:
+        return _answer(reply, 202)
+    # No invoice yet: 404 if the order is not the customer's, else it is on its way.
+    _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id, order_id=order_id)
+    raise ApiError("service_unavailable", "the invoice is still being prepared; retry "
+                   "shortly")
 
 
 def emails(customer_id: int, page: int, per_page: int) -> dict:

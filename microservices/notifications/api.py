@@ -13,7 +13,7 @@ from flask import Blueprint
 
 from microservices.common.app import cursor, service_caller, transaction
 from plumbing.errors import ApiError
-from plumbing.http import KEY_CHARS, KEY_MAX, int_arg, json_body, text_ok
+from plumbing.http import KEY_CHARS, KEY_MAX, json_body, page_args, text_ok
 from plumbing.testhooks import broken
 from shop.numbers import whole_number
 
@@ -134,8 +134,7 @@ def list_messages():
     customer_id = service_caller().customer_id
     if customer_id is None:
         raise ApiError("unauthorized", "this call must be made for a customer")
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     with cursor() as cur:
         rows, total = MessageRepository(cur).page_for_customer(customer_id, per_page,
                                                                (page - 1) * per_page)

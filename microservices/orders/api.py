@@ -8,15 +8,13 @@ from flask import Blueprint
 from microservices.common.app import pool, service_caller
 from microservices.common.upstreams import Upstream, app_upstreams
 from plumbing.errors import ApiError
-from plumbing.http import int_arg, json_body
+from plumbing.http import KEY_CHARS, KEY_MAX, json_body, page_args
 
 from .repository import OrderStore
 from .saga import CheckoutSaga, deadline_seconds
 from .views import order_summary, order_view
 
 bp = Blueprint("orders", __name__, url_prefix="/internal")
-
-KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 # The owners of the saga's steps. Read timeouts bound how long a request can drive an
 # order (see saga.DEFAULT_DEADLINE_SECONDS); a payment's includes the card processor's.
@@ -50,7 +48,8 @@ def create_order():
     body = json_body()
     key = body.get("idempotency_key") if isinstance(body, dict) else None
     if not isinstance(body, dict) or set(body) != {"idempotency_key", "order"} \
-            or not isinstance(key, str) or not 1 <= len(key) <= 200 or not set(key) <= KEY_CHARS:
+            or not isinstance(key, str) or not 1 <= len(key) <= KEY_MAX \
+            or not set(key) <= KEY_CHARS:
         raise ApiError("validation_error", "the body must be {\"idempotency_key\": 1-200 "
                        "printable ASCII characters, \"order\": a checkout request}",
                        {"field": "idempotency_key"})
@@ -64,8 +63,7 @@ def create_order():
 def list_orders():
     """One page of the customer's orders, newest first."""
     customer_id = _customer()
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     rows, total = _store().page_for_customer(customer_id, per_page, (page - 1) * per_page)
     return {"items": [order_summary(r) for r in rows], "page": page, "per_page": per_page,
             "total": total}

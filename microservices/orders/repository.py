@@ -6,12 +6,12 @@ a request that recovery took over stops at its next step instead of racing it.
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from psycopg2.extras import execute_values
 
-from microservices.common.app import transaction
+from microservices.common.app import cursor, transaction
 from plumbing.db import Pool
 from shop.orders import PricedOrder
 
@@ -66,11 +66,17 @@ class OrderStore:
         with transaction(self.pool) as cur:
             yield cur
 
+    @contextmanager
+    def _read(self):
+        # One-statement reads in autocommit: no BEGIN/COMMIT round trips on the hot path.
+        with cursor(self.pool) as cur:
+            yield cur
+
     # -- reads --------------------------------------------------------------
 
     def by_key(self, customer_id: int, key: str) -> OrderRow | None:
         """The customer's order for an idempotency key, if any."""
-        with self._tx() as cur:
+        with self._read() as cur:
             cur.execute(_SELECT + " WHERE o.customer_id = %s AND o.idempotency_key = %s",
                         (customer_id, key))
             row = cur.fetchone()
@@ -82,7 +88,7 @@ class OrderStore:
         if customer_id is not None:
             sql += " AND o.customer_id = %s"
             params.append(customer_id)
-        with self._tx() as cur:
+        with self._read() as cur:
             cur.execute(sql, params)
             row = cur.fetchone()
         return _row(row) if row else None
@@ -92,7 +98,7 @@ class OrderStore:
         """(id, status, created_at, total_cents, item_count) of the customer's orders newest
         first, and their total. FAILED orders are attempts that sold nothing: not listed."""
         visible = "customer_id = %s AND status <> 'FAILED'"
-        with self._tx() as cur:
+        with self._read() as cur:
             cur.execute(
                 "SELECT o.id, o.status, o.created_at, o.total_cents,"
                 " (SELECT coalesce(sum(quantity), 0)::int FROM order_lines l"
@@ -108,9 +114,9 @@ class OrderStore:
     # -- the saga's writes ---------------------------------------------------
 
     def create(self, customer_id: int, key: str, request_hash: str, priced: PricedOrder,
-               card_last4: str, deadline_seconds: float) -> int | None:
-        """Insert a PENDING order at step `reserve` with its lines; None if the key is
-        taken (a concurrent or earlier request holds it)."""
+               card_last4: str, deadline_seconds: float) -> OrderRow | None:
+        """Insert a PENDING order at step `reserve` with its lines and return it; None if
+        the key is taken (a concurrent or earlier request holds it)."""
         t = priced.totals
         with self._tx() as cur:
             cur.execute(
@@ -118,7 +124,8 @@ class OrderStore:
                 " deadline, subtotal_cents, vat_cents, total_cents, card_last4)"
                 " VALUES (%s, %s, %s, 'PENDING', 'reserve',"
                 " now() + make_interval(secs => %s), %s, %s, %s, %s)"
-                " ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id",
+                " ON CONFLICT (customer_id, idempotency_key) DO NOTHING"
+                " RETURNING id, created_at",
                 (customer_id, key, request_hash, deadline_seconds, t.subtotal_cents,
                  t.vat_cents, t.total_cents, card_last4))
             row = cur.fetchone()
@@ -130,7 +137,10 @@ class OrderStore:
                 " unit_price_cents, line_total_cents) VALUES %s",
                 [(row[0], ln.product_id, ln.sku, ln.name, ln.quantity, ln.unit_price_cents,
                   ln.line_total_cents) for ln in priced.lines])
-        return row[0]
+        # What was just written, without reading it back.
+        return OrderRow(row[0], customer_id, "PENDING", "reserve", REQUEST, request_hash,
+                        row[1], t.subtotal_cents, t.vat_cents, t.total_cents, card_last4,
+                        None, None, 0, tuple(asdict(ln) for ln in priced.lines))
 
     def set_step(self, order_id: int, step: str, owner: str) -> bool:
         """Record the next step before calling it; False if `owner` no longer drives it."""

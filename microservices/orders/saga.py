@@ -39,8 +39,9 @@ from .views import order_view
 log = logging.getLogger("orders.saga")
 
 # Past this many seconds after an order was placed, the recovery loop takes it over. It
-# must exceed the longest the request can still be driving it (its calls' timeouts add
-# up to ~18 s: catalog and inventory 3 s each, payments 6 s), or both would drive the
+# must exceed the longest the request can still be driving it (its calls' read timeouts
+# add up to 21 s at worst: price lookup 3 s, reserve 3 s, charge 6 s, then cancel 6 s
+# and release 3 s when nothing was charged; api.TARGETS), or both would drive the
 # order at once (harmless - every step is idempotent - but wasteful); and a buyer whose
 # request died should learn the outcome within half a minute.
 DEFAULT_DEADLINE_SECONDS = 30.0
@@ -110,9 +111,9 @@ class CheckoutSaga:
         lines = parse_items(body.get("items"))
         card = parse_card(body.get("card"), today)
         priced = self._price(lines)
-        order_id = self.store.create(customer_id, key, request_hash, priced,
-                                     card.number[-4:], self.deadline)
-        if order_id is None:
+        order = self.store.create(customer_id, key, request_hash, priced,
+                                  card.number[-4:], self.deadline)
+        if order is None:
             # Another request with this key got there first.
             existing = self.store.by_key(customer_id, key)
             if existing is None:
@@ -120,7 +121,7 @@ class CheckoutSaga:
             return replay(existing, request_hash)
         card_body = {"number": card.number, "exp_month": card.exp_month,
                      "exp_year": card.exp_year, "cvc": card.cvc, "holder": card.holder}
-        return self._drive(self.store.get(order_id), priced, card_body)
+        return self._drive(order, priced, card_body)
 
     def _price(self, lines) -> PricedOrder:
         """Price the lines at the catalog's current prices."""

@@ -3,13 +3,14 @@
 Domain errors become contract errors in plumbing.errors; nothing here knows SQL.
 """
 
-import datetime
 
 from flask import Blueprint, current_app, g, url_for
 
-from monolith.services import accounts, catalog, checkout, emails, invoicing, orders
+from monolith.services import accounts, catalog, emails, invoicing, orders
 from plumbing import http
-from plumbing.http import idempotency_key, int_arg, json_body, login_body, str_arg
+from plumbing.http import idempotency_key, json_body, login_body, page_args, str_arg
+
+from .purchase import purchase
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,8 +33,7 @@ def categories():
 
 @bp.get("/products")
 def products():
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return catalog.search_products(g.reader(), str_arg("q", 100), str_arg("category", 40),
                                    page, per_page)
 
@@ -46,11 +46,7 @@ def product(product_id: int):
 @bp.post("/orders")
 def create_order():
     customer_id = current_customer()
-    key, body = idempotency_key(), json_body()
-    ext = current_app.extensions["archlab"]
-    result = checkout.purchase(g.uow(), g.processor(), ext["printer"], ext["mailer"],
-                               customer_id, key, body, today=datetime.date.today(),
-                               delivery=ext["delivery"])
+    result = purchase(customer_id, idempotency_key(), json_body())
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     if result.status == 201:
         headers["Location"] = url_for("api.order", order_id=result.body["id"])
@@ -60,8 +56,7 @@ def create_order():
 @bp.get("/orders")
 def list_orders():
     customer_id = current_customer()
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return orders.list_orders(g.reader(), customer_id, page, per_page)
 
 
@@ -85,6 +80,5 @@ def email_invoice(order_id: int):
 def list_emails():
     """The e-mails the shop sent the customer, newest first."""
     customer_id = current_customer()
-    page = int_arg("page", 1, 1, 10_000)
-    per_page = int_arg("per_page", 20, 1, 100)
+    page, per_page = page_args()
     return emails.list_emails(g.reader(), customer_id, page, per_page)

@@ -1,11 +1,12 @@
 """The pages' backend in the monolith: straight calls into its service layer."""
 
-import datetime
 
 from flask import current_app, g
 
-from monolith.services import accounts, catalog, checkout, emails, invoicing, orders
+from monolith.services import accounts, catalog, emails, invoicing, orders
 from webui.backend import BackendError, call
+
+from .purchase import purchase
 
 
 class InProcessBackend:
@@ -28,11 +29,7 @@ class InProcessBackend:
                     current_app.config["SECRET_KEY"])
 
     def checkout(self, token, key, items, card) -> dict:
-        ext = current_app.extensions["archlab"]
-        result = call(lambda: checkout.purchase(
-            g.uow(), g.processor(), ext["printer"], ext["mailer"], self._customer(token), key,
-            {"items": items, "card": card}, today=datetime.date.today(),
-            delivery=ext["delivery"]))
+        result = call(purchase, self._customer(token), key, {"items": items, "card": card})
         if result.status != 201:
             body = result.body
             raise BackendError(body["error"], body["message"], result.status,

@@ -84,6 +84,10 @@ def test_up_serves_the_shop_and_status_is_healthy(platform, monolith):
     assert state["sizing"]["web_threads"] == 8
     # Every stack setting is recorded, and every process got it.
     assert state["settings"] == STACK_SETTINGS and state["test_hooks"] is None
+    spec = read_json(platform.state_dir / "supervisor.json")
+    # Test hooks are off, explicitly: a value in the shell cannot switch them on.
+    assert {p["env"]["ARCHLAB_TEST_HOOKS"] for p in spec["processes"]} == {""}
+    assert all(p["env"]["INVOICE_PRINTER"] == "spool" for p in spec["processes"])
     assert state["database"]["mode"] == "embedded"
     assert state["pids"]["postgres"] and state["startup_seconds"] > 0
 

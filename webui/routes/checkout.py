@@ -10,6 +10,7 @@ import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
+from plumbing.http import KEY_CHARS, KEY_MAX
 from shop.cards import TEST_CARDS, Outcome
 
 from .. import auth, cart, forms, summary
@@ -20,8 +21,6 @@ from ..rendering import UNAVAILABLE, explain
 # for its answer in small steps, within what a person tolerates after a click.
 RETRY_STEP_SECONDS = 0.25
 RETRY_BUDGET_SECONDS = 5.0
-
-KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 TEST_CARD_HELP = {
     Outcome.APPROVED: "the payment is approved",
@@ -107,7 +106,7 @@ def register(bp: Blueprint, backend: ShopBackend) -> None:
             return auth.to_login(url_for("shop.checkout"))
         key = request.form.get("idempotency_key", "")
         items = forms.parse_items_field(request.form.get("items"))
-        if not 1 <= len(key) <= 200 or not set(key) <= KEY_CHARS or items is None:
+        if not 1 <= len(key) <= KEY_MAX or not set(key) <= KEY_CHARS or items is None:
             abort(400, "The checkout form is incomplete. Please start again from your cart.")
         try:
             order = buy(backend, token, key, items, forms.card_from_form(request.form))

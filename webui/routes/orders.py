@@ -1,10 +1,10 @@
 """The customer's orders: history, one order with its invoice, e-mailing the invoice."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
-from .. import auth, forms
+from .. import auth
 from ..backend import BackendError, ShopBackend
-from ..rendering import error_page, explain
+from ..rendering import customer_list, error_page, explain
 
 PER_PAGE = 10
 
@@ -14,19 +14,7 @@ def register(bp: Blueprint, backend: ShopBackend) -> None:
 
     @bp.get("/orders")
     def orders():
-        token = auth.token()
-        if not token:
-            return auth.to_login()
-        page = forms.page_number(request.args.get("page"))
-        try:
-            result = backend.orders(token, page, PER_PAGE)
-        except BackendError as exc:
-            if exc.status == 401:
-                return auth.to_login(expired=True)
-            return render_template("orders.html", result=None, error=explain(exc)), exc.status
-        pages = max(1, -(-result["total"] // PER_PAGE))
-        return render_template("orders.html", result=result, page=page, pages=pages,
-                               error=None)
+        return customer_list("orders.html", backend.orders, PER_PAGE)
 
     @bp.get("/orders/<int:order_id>")
     def order(order_id: int):
