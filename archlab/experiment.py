@@ -3,6 +3,10 @@
 A file is checked completely before anything starts: unknown keys and bad values are
 refused with the file and the field named, and so is a persona an architecture cannot
 serve yet (archlab.stacks.CAPABILITIES), so a run never fails half-way for a typo.
+
+docs/experiments.md is the reference of every key. Sections for features that are not
+built yet (RESERVED) are refused by name rather than accepted and ignored: a file that
+asks for a fault schedule must never run without one and look like it had it.
 """
 
 import dataclasses
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from archlab import config
+from archlab import config, formats
 from archlab.config import project_root
 from archlab.errors import LabError
 from archlab.stacks import ARCHITECTURES, CAPABILITIES
@@ -27,6 +31,13 @@ PERSONA_NEEDS = {
 }
 
 DEFAULT_EXPERIMENT = Path("experiments") / "baseline.yaml"
+
+# How each web process of the system under test is sized from its share of the cores.
+# per-process: every web process gets one worker per core of the share (today's
+# behaviour: a microservices stack runs more workers than a monolith on the same cores).
+# equal-total: the share's workers divided among the processes (not built yet).
+SIZINGS = ("per-process", "equal-total")
+SIZINGS_BUILT = ("per-process",)
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class Experiment:
     description: str = ""
     # Stack settings (config.STACK_SETTINGS) both architectures run with, beyond defaults.
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
+    # How the stacks' web processes are sized from the cores (SIZINGS).
+    sizing: str = "per-process"
 
     def to_config(self) -> dict:
         """The resolved experiment as plain JSON data (for manifest.json)."""
@@ -70,7 +83,16 @@ class Experiment:
 
 REQUIRED = ("personas", "users", "spawn_rate", "warmup_s", "duration_s", "repeats",
             "architectures")
-OPTIONAL = ("wait_s", "shape", "description", "settings")
+OPTIONAL = ("format", "wait_s", "shape", "description", "settings", "sizing")
+# Sections of features that are coming, refused by name until they are built (and then
+# moved to OPTIONAL): the shapes they will take are in docs/experiments.md.
+RESERVED = {
+    "arrival_rate": "open-loop load (arrival_rate) is not built yet; use users",
+    "faults": "a fault schedule (faults) is not built yet; remove it (a fault given at "
+              "start-up is a stack setting, e.g. settings: {INVOICE_PRINTER: offline})",
+    "scaling": "replicas per service (scaling) are not built yet; remove it (every "
+               "service runs one instance, sized by `sizing`)",
+}
 
 
 def load(path: str | Path) -> Experiment:
@@ -80,9 +102,21 @@ def load(path: str | Path) -> Experiment:
     if not path.is_file() and not path.is_absolute() and (project_root() / path).is_file():
         path = project_root() / path
     try:
-        raw = yaml.safe_load(path.read_text())
+        # utf-8-sig: a byte-order mark some editors write is not part of the YAML.
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise LabError(f"experiment file {path} does not exist") from None
+    except IsADirectoryError:
+        raise LabError(f"experiment file {path} is a folder: give a YAML file in it, "
+                       f"e.g. {DEFAULT_EXPERIMENT}") from None
+    except PermissionError:
+        raise LabError(f"experiment file {path} cannot be read: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise LabError(f"experiment file {path} is not UTF-8 text (byte {exc.start}: "
+                       f"{exc.reason}): save it as UTF-8") from None
+    except OSError as exc:
+        raise LabError(f"experiment file {path} cannot be read: "
+                       f"{exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise LabError(f"{path} is not valid YAML: {exc}") from None
     return parse(raw, path, name=path.stem)
@@ -97,7 +131,18 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
 
     if not isinstance(raw, dict):
         fail("(top level)", "must be a mapping of fields, e.g. `users: 16`")
-    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
+    # The format first: a newer file may use keys this archlab does not know.
+    version = raw.get("format", formats.UNVERSIONED)
+    if not _is_int(version) or version < 1:
+        fail("format", f"must be a whole number, e.g. {formats.EXPERIMENT_FORMAT}, "
+                       f"not {version!r}")
+    if version > formats.EXPERIMENT_FORMAT:
+        fail("format", f"written for a newer archlab (format {version}; this one reads up "
+                       f"to {formats.EXPERIMENT_FORMAT}): update archlab to run it")
+    for section, why in RESERVED.items():
+        if section in raw:
+            fail(section, why)
+    unknown = sorted(str(key) for key in set(raw) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         fail(unknown[0], f"unknown field; the fields are: {', '.join(REQUIRED + OPTIONAL)}")
     for field in REQUIRED:
@@ -151,12 +196,18 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         config.stack_settings(settings)
     except LabError as exc:
         fail("settings", str(exc))
+    sizing = raw.get("sizing", "per-process")
+    if sizing not in SIZINGS:
+        fail("sizing", f"unknown sizing {sizing!r}; choose from {', '.join(SIZINGS)}")
+    if sizing not in SIZINGS_BUILT:
+        fail("sizing", f"{sizing} sizing is not built yet; use {', '.join(SIZINGS_BUILT)}")
 
     experiment = Experiment(
         name=name, path=path, personas=dict(personas), users=users, spawn_rate=spawn_rate,
         warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
         architectures=tuple(architectures), wait_s=wait_s, shape=shape,
         description=description.strip(), settings={k: str(v) for k, v in settings.items()},
+        sizing=sizing,
     )
     check_capabilities(experiment, source)
     return experiment

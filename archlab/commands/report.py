@@ -31,5 +31,7 @@ def command(run_dir: Path) -> None:
     raw files (which are only read, never edited).
 
     RUN_DIR is a folder written by `archlab bench`, e.g. results/20261125T185000Z_baseline.
+    A folder from an older archlab is read as it was written; one from a newer archlab
+    is refused (docs/results-format.md, "Format versions").
     """
     run(run_dir)

@@ -1,5 +1,6 @@
 """Experiment files: what loads, what is refused, and that the refusal names the field."""
 
+import re
 import textwrap
 
 import pytest
@@ -166,3 +167,103 @@ def test_stack_settings_are_taken_and_recorded(tmp_path):
 def test_bad_stack_settings_are_refused(tmp_path, value, words):
     message = refused(tmp_path, with_field("settings", value))
     assert "settings" in message and words in message
+
+
+def test_format_1_is_taken_and_a_newer_format_is_refused(tmp_path):
+    assert experiment.load(write(tmp_path, VALID + "format: 1\n")).users == 20
+    message = refused(tmp_path, VALID + "format: 2\n")
+    assert ": format: written for a newer archlab (format 2; this one reads up to 1)" \
+        in message
+
+
+@pytest.mark.parametrize("value", ["0", "one", "1.5", "true"])
+def test_a_format_that_is_not_a_version_is_refused(tmp_path, value):
+    assert ": format: must be a whole number" in refused(tmp_path, VALID + f"format: {value}\n")
+
+
+def test_a_newer_format_is_named_before_keys_this_archlab_does_not_know(tmp_path):
+    message = refused(tmp_path, VALID + "format: 3\nramp: {from: 1, to: 9}\n")
+    assert "newer archlab" in message and "ramp" not in message
+
+
+@pytest.mark.parametrize(("section", "value", "words"), [
+    ("arrival_rate", "50", "open-loop load (arrival_rate) is not built yet; use users"),
+    ("arrival_rate", "[{rps: 20, for_s: 10}, {rps: 40, for_s: 10}]", "not built yet"),
+    ("faults", "[{at_s: 5, action: kill, component: inventory}]",
+     "a fault schedule (faults) is not built yet"),
+    ("faults", "[]", "a fault schedule (faults) is not built yet"),
+    ("scaling", "{replicas: {catalog: 2}}",
+     "replicas per service (scaling) are not built yet"),
+])
+def test_a_section_that_is_not_built_yet_is_refused_by_name(tmp_path, section, value, words):
+    message = refused(tmp_path, VALID + f"{section}: {value}\n")
+    assert f": {section}: " in message and words in message
+    assert "unknown field" not in message
+
+
+def test_an_open_loop_file_without_users_hears_about_arrival_rate(tmp_path):
+    text = VALID.replace("users: 20\n", "").replace("spawn_rate: 10\n", "")
+    message = refused(tmp_path, text + "arrival_rate: 50\n")
+    assert "arrival_rate" in message and "missing" not in message
+
+
+def test_sizing_per_process_is_the_default_and_recorded(tmp_path):
+    e = experiment.load(write(tmp_path, VALID))
+    assert e.sizing == "per-process" and e.to_config()["sizing"] == "per-process"
+    e = experiment.load(write(tmp_path, VALID + "sizing: per-process\n"))
+    assert e.sizing == "per-process"
+    assert e.with_overrides(repeats=1).sizing == "per-process"
+
+
+def test_equal_total_sizing_is_not_built_yet(tmp_path):
+    message = refused(tmp_path, VALID + "sizing: equal-total\n")
+    assert ": sizing: equal-total sizing is not built yet; use per-process" in message
+
+
+@pytest.mark.parametrize("value", ["per-core", "[per-process]", "1"])
+def test_an_unknown_sizing_is_refused_with_the_choices(tmp_path, value):
+    message = refused(tmp_path, VALID + f"sizing: {value}\n")
+    assert ": sizing: unknown sizing" in message and "per-process, equal-total" in message
+
+
+def test_overrides_keep_every_key_of_the_file(tmp_path):
+    e = experiment.load(write(tmp_path, VALID + "format: 1\nsizing: per-process\n"
+                              "settings: {INVOICE_DELIVERY: deferred}\n"))
+    shorter = e.with_overrides(duration_s=5)
+    assert shorter.to_config() | {"duration_s": 20} == e.to_config()
+
+
+def test_a_folder_is_not_an_experiment_file(tmp_path):
+    with pytest.raises(LabError, match=re.escape(f"experiment file {tmp_path} is a folder")):
+        experiment.load(tmp_path)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(VALID.encode() + "description: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(LabError, match=re.escape(f"experiment file {path} is not UTF-8 text")):
+        experiment.load(path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_yaml(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID.encode())
+    assert experiment.load(path).users == 20
+
+
+def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
+    path = write(tmp_path, VALID)
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    # (chmod 000 does not stop root, who may run the tests)
+    monkeypatch.setattr(type(path), "read_text", denied)
+    with pytest.raises(LabError, match=re.escape(
+            f"experiment file {path} cannot be read: permission denied")):
+        experiment.load(path)
+
+
+def test_keys_of_any_type_are_refused_without_a_crash(tmp_path):
+    message = refused(tmp_path, VALID + "1: one\nzz: two\n")
+    assert "unknown field" in message
