@@ -36,12 +36,19 @@ STACK_SETTINGS = {
     # its COMMIT (its natural design), or "deferred" to its worker. The microservices
     # always deliver after the order is PAID, through the orders service's outbox.
     "INVOICE_DELIVERY": "inline",
+    # How long every web process (gunicorn) keeps an idle keep-alive connection open, in
+    # s: above the clients' idle time, so pooled connections are not cut under them.
+    "WEB_KEEPALIVE": "75",
+    # "1": every web process writes one JSON access-log line per request; "0": none, so an
+    # experiment can measure what the logging costs.
+    "ARCHLAB_ACCESS_LOG": "1",
 }
 
 
 # The settings that take one of a few words; every other one is a number of ms or s.
 SETTING_CHOICES = {"INVOICE_PRINTER": ("spool", "offline"),
-                   "INVOICE_DELIVERY": ("inline", "deferred")}
+                   "INVOICE_DELIVERY": ("inline", "deferred"),
+                   "ARCHLAB_ACCESS_LOG": ("1", "0")}
 
 
 def stack_settings(overrides: dict | None = None) -> dict[str, str]:
@@ -53,7 +60,8 @@ def stack_settings(overrides: dict | None = None) -> dict[str, str]:
     settings = dict(STACK_SETTINGS)
     for name, value in (overrides or {}).items():
         choices = SETTING_CHOICES.get(name)
-        if choices is not None and value not in choices:
+        # As text, as every process gets it: YAML's `ARCHLAB_ACCESS_LOG: 0` is a number.
+        if choices is not None and str(value) not in choices:
             raise LabError(f"stack setting {name} must be one of {', '.join(choices)}, "
                            f"not {value!r}")
         if choices is None and not _non_negative_number(value):

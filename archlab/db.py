@@ -7,6 +7,10 @@ both the data and the Unix socket (socket paths are limited to 107 bytes), TCP o
 External (ARCHLAB_DATABASE_URL set to a superuser URL): databases and roles are
 created and dropped through that server, which the lab never starts or stops.
 Their names carry the stack's namespace so two stacks can share the server.
+
+Either way, `server_version` asks the running server which version it is: the one that
+ran, which need not be the binary `find_pg_bin` finds (and is not ours at all with
+ARCHLAB_DATABASE_URL).
 """
 
 import os
@@ -79,6 +83,22 @@ def apply_sql(dsn: str, path: Path) -> None:
             cur.execute(text)
 
 
+def server_version(dsn: str) -> dict:
+    """What the server at `dsn` says it is: {"server_version": e.g. "16.4 (Debian
+    16.4-1.pgdg120+1)", "server_version_num": 160004, "version": the whole `SELECT
+    version()` line (with platform and compiler)}."""
+    try:
+        with closing(psycopg2.connect(dsn, connect_timeout=5)) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT current_setting('server_version'), "
+                            "current_setting('server_version_num')::int, version()")
+                short, number, full = cur.fetchone()
+            conn.rollback()
+    except psycopg2.Error as exc:
+        raise LabError(f"asking PostgreSQL for its version failed: {exc}") from exc
+    return {"server_version": short, "server_version_num": number, "version": full}
+
+
 def _recreate_database(admin_dsn: str, name: str, role: str, password: str) -> None:
     """Drop and create `role` (LOGIN, password) and database `name` owned by it, which
     only its owner may connect to."""
@@ -149,11 +169,14 @@ class EmbeddedPostgres:
 
     mode = "embedded"
 
-    def __init__(self, bindir: Path, folder: Path, port: int, password: str):
+    def __init__(self, bindir: Path, folder: Path, port: int, password: str,
+                 server_version: dict | None = None):
         self.bindir = Path(bindir)
         self.folder = Path(folder)
         self.port = port
         self.password = password
+        # What the running server said it is (`server_version`), once someone asked.
+        self.server_version = server_version
 
     @property
     def data_dir(self) -> Path:
@@ -307,7 +330,8 @@ class EmbeddedPostgres:
     def to_state(self) -> dict:
         """What `from_state` needs to find and stop this cluster from another process."""
         return {"mode": self.mode, "bindir": str(self.bindir), "folder": str(self.folder),
-                "port": self.port, "password": self.password, "pid": self.pid}
+                "port": self.port, "password": self.password, "pid": self.pid,
+                "server_version": self.server_version}
 
 
 class ExternalPostgres:
@@ -315,11 +339,14 @@ class ExternalPostgres:
 
     mode = "external"
 
-    def __init__(self, url: str, namespace: str, created: list[tuple[str, str]] | None = None):
+    def __init__(self, url: str, namespace: str, created: list[tuple[str, str]] | None = None,
+                 server_version: dict | None = None):
         self.url = url
         self.namespace = namespace
         # (database, role) pairs this stack made, dropped again on stop.
         self.created = list(created or [])
+        # What the server said it is (`server_version`), once someone asked.
+        self.server_version = server_version
         params = parse_dsn(url)
         self.host = params.get("host", "127.0.0.1")
         self.port = int(params.get("port", 5432))
@@ -378,7 +405,7 @@ class ExternalPostgres:
     def to_state(self) -> dict:
         """What `from_state` needs to drop this stack's databases from another process."""
         return {"mode": self.mode, "url": self.url, "namespace": self.namespace,
-                "created": self.created}
+                "created": self.created, "server_version": self.server_version}
 
 
 Database = EmbeddedPostgres | ExternalPostgres
@@ -405,6 +432,7 @@ def database_from_state(state: dict) -> Database:
     """The database a state file describes, to stop it from another process."""
     if state["mode"] == EmbeddedPostgres.mode:
         return EmbeddedPostgres(Path(state["bindir"]), Path(state["folder"]), state["port"],
-                                state["password"])
+                                state["password"], state.get("server_version"))
     return ExternalPostgres(state["url"], state["namespace"],
-                            [tuple(pair) for pair in state["created"]])
+                            [tuple(pair) for pair in state["created"]],
+                            state.get("server_version"))

@@ -32,7 +32,10 @@ def _version(name: str) -> str | None:
 
 
 def postgres_version() -> str | None:
-    """The PostgreSQL server version the lab would start."""
+    """`postgres --version` of the binary the lab would start (find_pg_bin's), None when
+    there is none. Not necessarily the server a stack ran: with ARCHLAB_DATABASE_URL the
+    server is not ours at all. What ran is what the server itself answered, in state.json
+    `database.server_version` (StackInfo.database_server_version)."""
     from archlab.db import find_pg_bin
 
     try:

@@ -10,6 +10,7 @@ from werkzeug.routing import BaseConverter
 
 from plumbing.db import Pool
 from plumbing.errors import ApiError
+from plumbing.http import parsed_json
 from shop.cards import LATE_ANSWER_CARD, Outcome, authorize, parse_card
 from shop.numbers import whole_number
 
@@ -90,7 +91,7 @@ def charge_request() -> tuple[str, int, object]:
     it is not JSON at all."""
     if not request.is_json:
         raise ApiError("unsupported_media_type", "the body must be application/json")
-    body = request.get_json(silent=True)
+    body = parsed_json()
     if not isinstance(body, dict):
         raise _invalid("the body must be a JSON object", "body")
     unknown = sorted(str(name) for name in body.keys() - _CHARGE_FIELDS)

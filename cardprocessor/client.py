@@ -173,7 +173,8 @@ class CardProcessor:
                                       redirect=False, pool_timeout=self._pool_timeout)
         try:
             answer = json.loads(response.data)
-        except ValueError:
+        # RecursionError: a body nested deeper than the parser goes is no answer either.
+        except (ValueError, RecursionError):
             answer = None
         return response.status, answer
 

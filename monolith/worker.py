@@ -62,7 +62,8 @@ def sweep_once(pool: Pool, processor: CardProcessor,
 def main() -> None:
     """Deliver due invoices and settle abandoned charges until SIGTERM or SIGINT."""
     printer = printer_from_config(os.environ.get("INVOICE_PRINTER", "spool"))
-    mailer = mailer_from_config(os.environ.get("MONOLITH_MAILER", "mailbox"))
+    # Always the working mailer: no stack setting switches it (see web/app.py).
+    mailer = mailer_from_config("mailbox")
     # The worker delivers whatever is due either way; a mistyped setting must still stop
     # the stack's start, here as in the web process.
     delivery_from_config(os.environ.get("INVOICE_DELIVERY", "inline"))

@@ -16,11 +16,24 @@ KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 KEY_MAX = 200
 
 
+def parsed_json():
+    """The request's body parsed as JSON, None when it does not parse.
+
+    Nesting deeper than Python's recursion limit (a body of a thousand `[`) raises
+    RecursionError, which is no ValueError and so escapes `get_json(silent=True)`: such
+    a body is as unparseable as any other broken JSON, not a server error.
+    """
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 def json_body():
     """The request's JSON body; 415 when it is not JSON, 400 when it does not parse."""
     if not request.is_json:
         raise ApiError("unsupported_media_type", "the body must be application/json")
-    body = request.get_json(silent=True)
+    body = parsed_json()
     if body is None:
         raise ApiError("invalid_json", "the request body is not valid JSON")
     return body

@@ -27,7 +27,8 @@ _CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 
 def install(app: Flask, name: str) -> None:
     """Give every request of `app` (service `name`) an id and, unless ARCHLAB_ACCESS_LOG
-    is "0", an access-log line (the switch lets an experiment measure what logging costs)."""
+    is "0", an access-log line (the switch lets an experiment measure what logging costs;
+    it is a stack setting, archlab/config.py STACK_SETTINGS, so every run records it)."""
     _install_request_ids(app)
     if os.environ.get("ARCHLAB_ACCESS_LOG", "1") != "0":
         _install_access_log(app, name)

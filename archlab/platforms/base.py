@@ -19,6 +19,10 @@ class StackInfo:
     state_dir: Path
     database: str
     startup_seconds: float
+    # The PostgreSQL server that ran, as it answered once up: {"server_version": SHOW
+    # server_version, "server_version_num": int, "version": SELECT version()}; None
+    # where a platform cannot tell.
+    database_server_version: dict | None = None
 
 
 @dataclass(frozen=True)

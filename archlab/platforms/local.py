@@ -2,10 +2,17 @@
 PostgreSQL embedded (or given by ARCHLAB_DATABASE_URL).
 
 A stack's state folder (config.state_dir) holds:
-  state.json       what `up` started: run id, ports, database, DSNs, admin token, pids
+  state.json       what `up` started: run id, ports, database (and the server version that
+                   ran), DSNs, admin token, pids, and the environment every process got
   supervisor.json  what the supervisor runs (argv, env, log of each process)
   processes.json   written by the supervisor: live pid, state and restarts per process
   logs/            one log per process, the supervisor's and PostgreSQL's; kept by `down`
+
+The supervisor and every process of the stack get an explicit environment, not the
+lab's: the few HOST_VARIABLES a process needs to run at all, then what the lab passes
+(sizing, secrets, run id, the stack settings, ports, DSNs, service URLs). So a variable
+in the shell cannot change a stack unless it is a stack setting, and state.json
+"environment" records what each process ran with.
 """
 
 import dataclasses
@@ -30,6 +37,7 @@ from archlab.db import (
     apply_sql,
     database_from_state,
     open_database,
+    server_version,
 )
 from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
 from archlab.platforms import processes
@@ -51,6 +59,53 @@ STEADY_SECONDS = 1.0
 SUPERVISOR_STOP_SECONDS = 20.0
 # Connections beyond the processes' pools: reseeds, audits, a person with psql.
 SPARE_CONNECTIONS = 20
+
+# All that the supervisor and a stack's processes take from the environment the lab runs
+# in: what a process needs to run at all on this host, each passed on as it is (when
+# set) and recorded in state.json "environment". Everything else they get comes from the
+# lab (LocalPlatform._process_env), so a variable in the shell - an old setting's name,
+# GUNICORN_CMD_ARGS, PGOPTIONS, a proxy - cannot change a stack unrecorded.
+# Left out on purpose: VIRTUAL_ENV, PYTHONPATH and the other PYTHON* variables. Every
+# process runs the lab's own interpreter (sys.executable, which finds its virtual
+# environment by itself) in the project folder, so the project's modules import without
+# them, and a PYTHONPATH or PYTHONOPTIMIZE would change what code runs, or how.
+HOST_VARIABLES = (
+    # Where programs are found by name (a library may run one, e.g. ldconfig); the stack's
+    # own processes are started by absolute path.
+    "PATH",
+    # The user's home folder: os.path.expanduser, and libpq's per-user files.
+    "HOME",
+    # The locale: the text encoding of the processes' output and logs.
+    "LANG", "LC_ALL", "LC_CTYPE",
+    # The time zone of the timestamps in the logs.
+    "TZ",
+    # Where temporary files go (gunicorn's worker heartbeat files, spooled request bodies).
+    "TMPDIR",
+    # Where the dynamic loader finds a Python or libpq installed outside the system's
+    # folders: without it such an interpreter does not even start.
+    "LD_LIBRARY_PATH",
+)
+# What the lab passes that must not be copied into records: tokens, keys, DSNs.
+SECRET_VARIABLES = frozenset({"ARCHLAB_ADMIN_TOKEN", "ARCHLAB_SECRET_KEY", "DATABASE_URL"})
+SECRET_MARK = "(secret)"
+
+
+def host_environment() -> dict[str, str]:
+    """The HOST_VARIABLES set in this process's environment, as they are."""
+    return {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
+
+
+def environment_record(host: dict[str, str], envs: dict[str, dict[str, str]]) -> dict:
+    """What state.json says each process ran with: the host variables passed on (once),
+    and each process's own environment besides them, secrets named but not shown."""
+    return {
+        "host": dict(host),
+        "processes": {
+            name: {key: SECRET_MARK if key in SECRET_VARIABLES else value
+                   for key, value in env.items() if key not in host or env[key] != host[key]}
+            for name, env in envs.items()
+        },
+    }
 
 
 def connection_budget(stack: Stack, workers: int, threads: int) -> int:
@@ -188,6 +243,8 @@ class LocalPlatform(Platform):
             "sizing": {"cores": cores, "web_workers": workers, "web_threads": threads},
             "database": None,
             "databases": [],
+            # What each process's environment held, secrets left out (_launch_supervisor).
+            "environment": None,
             "pids": {},
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "startup_seconds": None,
@@ -207,6 +264,8 @@ class LocalPlatform(Platform):
         db.start(max_connections=sizing["max_connections"],
                  env={processes.RUN_ID_VAR: state["run_id"]})
         state["pids"]["postgres"] = db.pid
+        # Asked of the running server (ours or ARCHLAB_DATABASE_URL's), not of a binary.
+        db.server_version = server_version(db.admin_dsn)
         state["database"] = db.to_state()
         self._save(state)
         for spec in stack.databases:
@@ -235,13 +294,17 @@ class LocalPlatform(Platform):
         except Exception as exc:
             raise LabError(f"seeding with {ref} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _process_env(self, stack: Stack, state: dict) -> dict[str, dict[str, str]]:
-        """The environment of each process: what every process gets, then its own."""
+    def _process_env(self, stack: Stack, state: dict,
+                     host: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """The whole environment of each process: the `host` variables (HOST_VARIABLES as
+        found here, by default), what every process gets from the lab, then its own."""
         dsns = {d["name"]: d["dsn"] for d in state["databases"]}
         sizing = state["sizing"]
+        host = host_environment() if host is None else host
         envs = {}
         for spec in stack.processes:
             env = {
+                **host,
                 "WEB_WORKERS": str(sizing["web_workers"]),
                 "WEB_THREADS": str(sizing["web_threads"]),
                 "ARCHLAB_ADMIN_TOKEN": state["admin_token"],
@@ -262,17 +325,21 @@ class LocalPlatform(Platform):
         return envs
 
     def _launch_supervisor(self, stack: Stack, state: dict) -> None:
-        """Write supervisor.json and start the supervisor in its own session."""
+        """Write supervisor.json and start the supervisor in its own session, each with
+        an explicit environment (recorded in state.json "environment")."""
         root = config.project_root()
-        envs = self._process_env(stack, state)
+        host = host_environment()
+        envs = self._process_env(stack, state, host)
+        state["environment"] = environment_record(host, envs)
+        self._save(state)
         write_json(self.state_dir / SPEC_FILE, {"processes": [
             {"name": p.name, "argv": p.argv, "env": envs[p.name], "cwd": str(root),
              "log": str(self.logs_dir / f"{p.name}.log"), "restart": p.restart}
             for p in stack.processes
         ]})
-        env = {**os.environ, processes.RUN_ID_VAR: state["run_id"]}
-        # The superuser URL stays with the lab; services get their own role's DSN.
-        env.pop("ARCHLAB_DATABASE_URL", None)
+        # Not the lab's environment: the superuser URL (ARCHLAB_DATABASE_URL) stays with
+        # the lab, and the children get only what supervisor.json gives them.
+        env = {**host, processes.RUN_ID_VAR: state["run_id"]}
         with open(self.logs_dir / "supervisor.log", "a") as log:
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "archlab.platforms.supervisor", str(self.state_dir)],
@@ -335,6 +402,7 @@ class LocalPlatform(Platform):
             urls=state["urls"], admin_token=state["admin_token"], state_dir=self.state_dir,
             database=database_from_state(state["database"]).describe(),
             startup_seconds=state["startup_seconds"],
+            database_server_version=state["database"].get("server_version"),
         )
 
     # -- down -------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Finding and ending a stack's processes by the run id in their environment.
 
 Every process a stack starts (supervisor, services, workers, the embedded
-PostgreSQL) inherits ARCHLAB_RUN_ID, so whatever escaped its supervisor can still
-be found, and `down` can prove nothing is left.
+PostgreSQL) is given ARCHLAB_RUN_ID in its environment (the supervisor and its
+children get an explicit one, archlab/platforms/local.py), and whatever they start
+inherits it, so whatever escaped its supervisor can still be found, and `down` can
+prove nothing is left.
 """
 
 import os

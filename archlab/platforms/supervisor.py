@@ -2,7 +2,8 @@
 
 Run as `python -m archlab.platforms.supervisor STATE_DIR`. It reads
 STATE_DIR/supervisor.json (what to run), starts each process in its own process
-group with its output in STATE_DIR/logs/<name>.log, restarts a process that
+group with its output in STATE_DIR/logs/<name>.log and exactly the environment
+supervisor.json gives it (none of the supervisor's own), restarts a process that
 failed (policy like compose's `restart: on-failure`, with exponential backoff),
 and keeps STATE_DIR/processes.json current for `archlab status`. SIGTERM or
 SIGINT stops every process group: SIGTERM, a grace period, then SIGKILL.
@@ -67,13 +68,14 @@ class Child:
     state: str = "starting"
 
     def start(self) -> None:
-        """Start the process in a new session (its own process group), output to its log."""
+        """Start the process in a new session (its own process group), output to its log,
+        with its environment from supervisor.json and nothing else."""
         with open(self.log, "a") as log:
             log.write(f"--- archlab: starting {self.name} at {time.strftime('%H:%M:%S')}"
                       f" (restart {self.restarts}) ---\n")
             log.flush()
             self.popen = subprocess.Popen(
-                self.argv, env={**os.environ, **self.env}, cwd=self.cwd,
+                self.argv, env=dict(self.env), cwd=self.cwd,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

@@ -159,7 +159,8 @@ class ServiceClient:
                                       sent=sent) from exc
         try:
             answer = json.loads(response.data)
-        except ValueError:
+        # RecursionError: a body nested deeper than the parser goes is no answer either.
+        except (ValueError, RecursionError):
             answer = None
         if response.status >= 500 and not (response.status in self._relayed_5xx
                                            and isinstance(answer, dict)):

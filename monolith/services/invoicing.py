@@ -22,6 +22,7 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
 PRINTERS = ("spool", "offline")
+MAILERS = ("mailbox", "offline")
 DELIVERIES = ("inline", "deferred")
 # When the worker may take an invoice the checkout registered. Inline, the web process
 # delivers it right after the COMMIT, and the worker only steps in if it is still
@@ -89,7 +90,10 @@ def printer_from_config(name: str) -> Printer:
 
 
 def mailer_from_config(name: str) -> Mailer:
-    """'mailbox' (working) or 'offline' (every mail fails)."""
+    """'mailbox' (working) or 'offline' (every mail fails); anything else is a
+    RuntimeError, as for the printer."""
+    if name not in MAILERS:
+        raise RuntimeError(f"the mailer must be one of {', '.join(MAILERS)}, not {name!r}")
     return OfflineDevice("mailer") if name == "offline" else MailboxMailer()
 
 

@@ -53,7 +53,9 @@ def config_from_env() -> dict:
         # One connection per serving thread: a thread never waits for another's.
         "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
         "PRINTER": os.environ.get("INVOICE_PRINTER", "spool"),
-        "MAILER": os.environ.get("MONOLITH_MAILER", "mailbox"),
+        # Not from the environment: no stack setting switches the mailer (a test may pass
+        # "offline" to create_app); a stray shell variable must not change a stack.
+        "MAILER": "mailbox",
         "INVOICE_DELIVERY": os.environ.get("INVOICE_DELIVERY", "inline"),
     }
 

@@ -10,6 +10,7 @@ Each test file keeps its own port, namespace and defaults (who calls whom), as t
 wrappers over these where it needs them.
 """
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
@@ -24,6 +25,13 @@ from microservices.common.client import fill_path
 from microservices.common.security import SERVICE_TOKEN_HEADER, issue_service_token
 
 INTERNAL_SPEC = yaml.safe_load((project_root() / "contract" / "internal.yaml").read_text())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def throwaway_cluster(port: int, namespace: str) -> Iterator:

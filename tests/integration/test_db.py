@@ -1,6 +1,5 @@
 """The embedded PostgreSQL and the external-server mode, on real clusters."""
 
-import socket
 from contextlib import closing
 
 import psutil
@@ -16,12 +15,7 @@ from archlab.db import (
     make_dsn,
 )
 from archlab.errors import DatabaseUnavailable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.servicekit import free_port
 
 
 @pytest.fixture(scope="module")
