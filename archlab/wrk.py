@@ -5,6 +5,7 @@ which is what a measurement of the machine's floor needs. It has no machine-read
 output, so the few lines we use are parsed here.
 """
 
+import math
 import re
 import shutil
 import subprocess
@@ -63,8 +64,10 @@ def run(base_url: str, lua: str, *, connections: int, seconds: float,
     """Load `base_url` with wrk for `seconds` using the request script `lua`.
 
     `cpu` pins wrk to one core, so the generator never competes with the system
-    under test for the cores it was given.
+    under test for the cores it was given. wrk takes whole seconds: a fraction is
+    rounded up (the result records the seconds run).
     """
+    seconds = float(max(1, math.ceil(seconds)))
     wrk = shutil.which("wrk")
     if wrk is None:
         raise LabError("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or "
