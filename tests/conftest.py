@@ -121,7 +121,12 @@ class Architecture:
         that does not happen within `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
-            resp = self.admin("GET", "/api/admin/audit")
+            try:
+                resp = self.admin("GET", "/api/admin/audit")
+            except requests.ConnectionError:  # the entry point itself is restarting
+                assert time.monotonic() < deadline, "the stack did not come back"
+                time.sleep(0.25)
+                continue
             if resp.status_code == 503:  # a service the audit asks is still coming back
                 assert time.monotonic() < deadline, resp.text
                 time.sleep(0.25)
