@@ -1,5 +1,7 @@
 """The once-a-second sampler: CPU and memory of every process of the system under test
-and of the load generator, written to metrics.csv (docs/results-format.md).
+and of the load generator, written to metrics.csv, and the stack's database connections
+(open and in use, from pg_stat_activity) written to connections.csv
+(docs/results-format.md).
 
 The processes are found as trees: the stack's supervisor and everything below it, the
 embedded PostgreSQL's postmaster and its backends (pids from the stack's state.json),
@@ -18,10 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import psycopg2
 
+from archlab.db import database_from_state
 from archlab.platforms.statefiles import read_json
 
 COLUMNS = ("elapsed_s", "component", "pid", "cpu_percent", "rss_bytes", "pss_bytes")
+CONNECTION_COLUMNS = ("elapsed_s", "database", "open", "in_use")
+# Client connections of the stack's databases; "in use" is a connection a pool has lent
+# out: running a statement or inside a transaction. The sampler's own is left out.
+_CONNECTIONS_SQL = """
+    SELECT datname, count(*),
+           count(*) FILTER (WHERE state IS DISTINCT FROM 'idle')
+      FROM pg_stat_activity
+     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+       AND datname = ANY(%s)
+     GROUP BY datname
+"""
 GENERATOR = "generator"
 # gunicorn's process titles when setproctitle is installed: "gunicorn: worker [catalog]".
 _GUNICORN_TITLE = re.compile(r"^gunicorn: (?:master|worker) \[(?P<name>[^\]]+)\]")
@@ -122,8 +137,11 @@ class Sampler:
     """
 
     def __init__(self, state_dir: Path, generator_pid: int, out: Path,
-                 interval: float = 1.0, cpus: tuple[int, ...] = ()):
+                 interval: float = 1.0, cpus: tuple[int, ...] = (),
+                 connections_out: Path | None = None):
         self.state_dir = state_dir
+        self.connections_out = connections_out
+        self._watch = ConnectionWatch(state_dir, cpus) if connections_out else None
         self.cpus = cpus
         self.generator_pid = generator_pid
         self.out = out
@@ -145,6 +163,8 @@ class Sampler:
         """Find and prime every process now, then sample in the background."""
         self.sample()
         self._thread.start()
+        if self._watch:
+            self._watch.start()
         return self
 
     def begin(self) -> None:
@@ -158,6 +178,8 @@ class Sampler:
         self._begin.set()  # wakes the thread
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        if self._watch:
+            self._watch.stop()
         with self._lock:
             values = list(self.generator_cpu)
         if not values:
@@ -168,9 +190,12 @@ class Sampler:
     def _loop(self) -> None:
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)  # this thread only
-        with open(self.out, "w", newline="") as f:
+        with (open(self.out, "w", newline="") as f,
+              open(self.connections_out or os.devnull, "w", newline="") as cf):
             writer = csv.writer(f)
             writer.writerow(COLUMNS)
+            connections = csv.writer(cf)
+            connections.writerow(CONNECTION_COLUMNS)
             started = None
             next_at = time.monotonic() + self.interval
             while True:
@@ -190,6 +215,9 @@ class Sampler:
                 elapsed = round(time.monotonic() - started, 2)
                 writer.writerows((elapsed, *row) for row in rows)
                 f.flush()
+                if self._watch:
+                    connections.writerows((elapsed, *row) for row in self._watch.take())
+                    cf.flush()
                 generator = [row[2] for row in rows if row[0] == GENERATOR]
                 if generator:
                     with self._lock:
@@ -218,6 +246,65 @@ class Sampler:
                 memory = process.memory_full_info()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            if not memory.rss:  # exited between the listing and the reading (a zombie)
+                continue
             rows.append((name, pid, round(cpu, 1), memory.rss, getattr(memory, "pss", "")))
         self._known = known
         return rows
+
+
+class ConnectionWatch:
+    """Polls pg_stat_activity every `interval` s in a thread and keeps, per database, the
+    most connections open and in use since the last `take()`: a pool lends a connection
+    for a millisecond or two, so a once-a-second look would almost never see one in use.
+    The query runs on the system's PostgreSQL, the same for both architectures."""
+
+    def __init__(self, state_dir: Path, cpus: tuple[int, ...] = (), interval: float = 0.1):
+        self.state_dir = state_dir
+        self.cpus = cpus
+        self.interval = interval
+        self._peaks: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="archlab-connections",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def take(self) -> list[tuple]:
+        """(database, most open, most in use) per database since the last call."""
+        with self._lock:
+            peaks, self._peaks = self._peaks, {}
+        return [(name, *peak) for name, peak in sorted(peaks.items())]
+
+    def _loop(self) -> None:
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)  # this thread only
+        state = read_json(self.state_dir / "state.json") or {}
+        names = [d["name"] for d in state.get("databases", [])]
+        try:
+            dsn = database_from_state(state["database"]).admin_dsn
+            db = psycopg2.connect(dsn, connect_timeout=5, application_name="archlab-sampler")
+        except (psycopg2.Error, KeyError, TypeError):
+            return  # a sampler never fails a run: connections.csv stays empty
+        db.autocommit = True
+        try:
+            while not self._stop.wait(self.interval):
+                with db.cursor() as cur:
+                    cur.execute(_CONNECTIONS_SQL, (names,))
+                    found = {name: (total, used) for name, total, used in cur.fetchall()}
+                with self._lock:
+                    for name in names:
+                        total, used = found.get(name, (0, 0))
+                        peak = self._peaks.setdefault(name, [0, 0])
+                        peak[0], peak[1] = max(peak[0], total), max(peak[1], used)
+        except psycopg2.Error:
+            return
+        finally:
+            db.close()

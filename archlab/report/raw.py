@@ -9,11 +9,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from archlab import formats
 from archlab.errors import LabError
 
 HISTORY_COLUMNS = ("Timestamp", "Name", "Total Request Count", "50%", "95%", "99%")
 FAILURE_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 METRICS_COLUMNS = ("elapsed_s", "component", "pid", "cpu_percent", "rss_bytes", "pss_bytes")
+CONNECTION_COLUMNS = ("elapsed_s", "database", "open", "in_use")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,13 @@ class Repeat:
     exceptions: int
     metrics: list[dict]
     checkouts: int
+    # run.json's format (archlab.formats); the reader has adapted an older one.
+    format: int = formats.UNVERSIONED
+    # Degraded answers (degraded.jsonl); None: not recorded (runs from before the file).
+    degraded: int | None = None
+    # The stack's database connections once a second (connections.csv); empty for runs
+    # from before the file.
+    connections: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,8 @@ class Run:
     architectures: list[str]
     repeats: list[Repeat]
     missing: list[Missing]
+    # manifest.json's format (archlab.formats); the reader has adapted an older one.
+    format: int = formats.UNVERSIONED
 
     def of(self, arch: str) -> list[Repeat]:
         """The completed repeats of one architecture, in repeat order."""
@@ -148,7 +159,17 @@ def _metrics(path: Path) -> list[dict]:
     return rows
 
 
-def _checkouts(path: Path) -> int:
+def _connections(path: Path) -> tuple[dict, ...]:
+    if not path.exists():
+        return ()
+    return tuple({"t": number(path, line, r["elapsed_s"]), "database": r["database"],
+                  "open": int(number(path, line, r["open"])),
+                  "in_use": int(number(path, line, r["in_use"]))}
+                 for line, r in enumerate(read_csv(path, CONNECTION_COLUMNS), start=2))
+
+
+def _json_lines(path: Path) -> int:
+    """How many JSON lines the file holds (blank lines aside)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -164,9 +185,22 @@ def _checkouts(path: Path) -> int:
     return sum(1 for text in lines if text.strip())
 
 
+def _checkouts(path: Path) -> int:
+    return _json_lines(path)
+
+
+def _degraded(path: Path) -> int | None:
+    """Degraded answers the generator saw; None when the run did not record them (runs
+    made before degraded.jsonl existed)."""
+    return _json_lines(path) if path.exists() else None
+
+
 def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
     """Parse one completed repeat folder."""
     run = read_json(path / "run.json")
+    # Before reading any field: a newer run.json may have moved the ones read here.
+    # Formats 1 (unversioned) and 2 (1 with `format`) have the same fields.
+    version = formats.check(run, path / "run.json", formats.RUN_FORMAT)
     for key in ("duration_s", "generator"):
         if key not in run:
             raise _broken(path / "run.json", f"no {key!r}")
@@ -178,7 +212,9 @@ def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
                   failures=_failures(path / "locust_failures.csv"),
                   exceptions=_exceptions(path / "locust_exceptions.csv"),
                   metrics=_metrics(path / "metrics.csv"),
-                  checkouts=_checkouts(path / "checkouts.jsonl"))
+                  checkouts=_checkouts(path / "checkouts.jsonl"),
+                  format=version, degraded=_degraded(path / "degraded.jsonl"),
+                  connections=_connections(path / "connections.csv"))
 
 
 def _plan(manifest: dict, run_dir: Path) -> list[tuple[str, int]]:
@@ -211,7 +247,11 @@ def read_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LabError(f"{run_dir}: no such run folder")
+    if not (run_dir / "manifest.json").exists() and not _repeat_folders(run_dir):
+        raise _not_a_run_folder(run_dir)
     manifest = read_json(run_dir / "manifest.json")
+    # Formats 1 (unversioned) and 2 (1 with `format`) have the same fields.
+    version = formats.check(manifest, run_dir / "manifest.json", formats.MANIFEST_FORMAT)
     plan = _plan(manifest, run_dir)
     architectures = list(dict.fromkeys(arch for arch, _ in plan))
     repeats, missing = [], []
@@ -226,4 +266,25 @@ def read_run(run_dir: Path) -> Run:
     if not repeats:
         raise LabError(f"{run_dir}: no completed repeat (no <arch>/<repeat>/run.json); "
                        "nothing to report")
-    return Run(run_dir, manifest, architectures, repeats, missing)
+    return Run(run_dir, manifest, architectures, repeats, missing, format=version)
+
+
+def _repeat_folders(folder: Path) -> list[Path]:
+    """The <arch>/<repeat>/ folders in `folder` (a run folder has one per repeat run)."""
+    try:
+        return [rep for arch in folder.iterdir() if arch.is_dir()
+                for rep in arch.iterdir() if rep.is_dir() and rep.name.isdigit()]
+    except OSError:  # unreadable: let reading the manifest say what is wrong
+        return [folder]
+
+
+def _not_a_run_folder(folder: Path) -> LabError:
+    """A folder with neither a manifest nor repeat folders: the user gave the wrong one
+    (e.g. results/ itself), not a damaged run; name a run folder inside when there is."""
+    try:
+        runs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
+    except OSError:
+        runs = []
+    hint = f", e.g. {runs[-1]}" if runs else ""
+    return LabError(f"{folder} is not a run folder (no manifest.json): give a folder made "
+                    f"by `archlab bench`{hint}")

@@ -2,20 +2,28 @@
 
 Structure (all times in ms, rates as fractions, CPU in % of one core, memory in MiB):
 
-    {"schema": 1, "run": folder name, "experiment", "architectures": [...],
+    {"format": 2, "run": folder name, "experiment", "architectures": [...],
      "missing": [{"arch", "repeat", "reason"}],
      "arch": {ARCH: {
-         "repeats": [{"repeat", "duration_s", "requests", "throughput_rps",
+         "repeats": [{"repeat", "duration_s", "requests", "throughput_rps", "goodput_rps",
+                      "degraded" (null: not recorded),
                       "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
                       "conflicts_409", "exceptions", "checkouts", "exit_code", "stack",
                       "generator": {"cpu_percent_mean", "cpu_percent_max", "overloaded"},
                       "sut_cpu_percent", "sut_memory_mib", "rps_per_core", "rps_per_gib",
                       "components": {NAME: {"cpu_percent", "memory_mib"}},
                       "timeline": [[seconds, req/s, p95 ms or null], ...] (per second,
-                                   from the Aggregated rows of the history)}],
-         "n": completed repeats, "overloaded_repeats": [...],
+                                   from the Aggregated rows of the history),
+                      "host_cpu": run.json's host window or null, "noisy",
+                      "held": {processes, web_masters, web_workers, background_processes,
+                               postgres_processes, threads, web_worker_threads,
+                               connections_open_max, connections_in_use_max,
+                               hops_per_request, cores,
+                               memory_mib, memory_mib_per_process} or null}],
+         "n": completed repeats, "overloaded_repeats": [...], "noisy_repeats": [...],
+         "degraded": total or null, "held": {same keys: [min, max] over repeats} or null,
          "stats": {METRIC: {"mean", "stdev", "n", "half_width", "ci95": [lo, hi]}}
-                  for throughput_rps, p50_ms, p95_ms, p99_ms, error_rate,
+                  for throughput_rps, goodput_rps, p50_ms, p95_ms, p99_ms, error_rate,
                   rps_per_core, rps_per_gib (stdev/half_width/ci95 null when n < 2),
          "endpoints": [{"method", "name", "requests", "rps", "p50_ms", "p95_ms",
                         "p99_ms", "failures"}],   (pooled over the repeats)
@@ -23,34 +31,31 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
          "components": {NAME: {"cpu_percent", "memory_mib"}},   (mean over repeats)
          "lab_processes": {NAME: {"cpu_percent", "memory_mib"}},  (generator, supervisor)
          "latency_histogram": {ms: count}}},  (pooled over the repeats)
-     "ratios": {"numerator", "denominator", "method",
-                "throughput": {"value", "lo", "hi", "bounded"}, "p95": {...}} or null,
+     "ratios": {"numerator", "denominator", "method", "coverage": {n: share, "runs"},
+                "throughput": {"value", "lo", "hi", "bounded"}, "goodput": {...},
+                "p95": {...}} or null,
      "budget": manifest budget, "sut_cores": n, "memory_basis": "pss" | "rss",
      "calibration": {"rows": [{"arch", "endpoint", "app_rps", "floor_rps", "rps_ratio",
-                               "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms"}],
+                               "rps_ratio_ci", "app_p50_ms", "floor_p50_ms", "app_p99_ms",
+                               "floor_p99_ms"}],
+                     "mismatches": [why it may not describe this run], "noisy_rounds",
                      ...} or null,
-     "machine": manifest machine facts, "config": the experiment as run}
+     "machine": manifest machine facts, "config": the experiment as run,
+     "order", "order_rule", "postgres_servers": [server versions that ran]}
 """
 
 from collections import defaultdict
 
+from archlab import formats
 from archlab.errors import LabError
-from archlab.report import stats
+from archlab.report import coverage, stats
 from archlab.report.raw import Repeat, Run
 
-METRICS = ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
+METRICS = ("throughput_rps", "goodput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
            "rps_per_core", "rps_per_gib")
 # Processes of the lab itself: measured, but not part of the system under test.
 LAB_COMPONENTS = ("generator", "supervisor")
 MIB = 2**20
-RATIO_METHOD = (
-    "the ratio of the two means, bracketed by [lower end of A / upper end of B, upper end "
-    "of A / lower end of B] of their 95% intervals. Whenever both intervals hold (at "
-    "least 0.95 × 0.95 ≈ 90% of the time) the true ratio lies inside, and it often lies "
-    "inside when one does not (about 99% coverage in simulations with 2 to 5 repeats): a "
-    "conservative, wide bracket. Without an upper bound, B's interval reached zero.")
-
-
 def _memory_basis(run: Run) -> str:
     rows = [m for r in run.repeats for m in r.metrics]
     return "pss" if rows and all(m["pss"] is not None for m in rows) else "rss"
@@ -108,11 +113,17 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
     sut = {c: u for c, u in use.items() if c not in LAB_COMPONENTS}
     sut_cpu = sum(u["cpu_percent"] for u in sut.values())
     sut_mib = sum(u["memory_mib"] for u in sut.values())
-    rps = requests / locust_window(rep.locust, duration)
+    window = locust_window(rep.locust, duration)
+    rps = requests / window
+    degraded = rep.degraded
     gen = rep.run["generator"]
+    host = rep.run.get("host_cpu")
     return {
         "repeat": rep.repeat, "duration_s": duration, "requests": requests,
         "throughput_rps": rps,
+        # Successful, complete answers only: failures and degraded answers left out.
+        "goodput_rps": (requests - errors - (degraded or 0)) / window,
+        "degraded": degraded,
         "p50_ms": stats.percentile(hist, 50), "p95_ms": stats.percentile(hist, 95),
         "p99_ms": stats.percentile(hist, 99),
         "errors": errors, "error_rate": errors / requests if requests else 0.0,
@@ -127,6 +138,45 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
         "rps_per_gib": rps / (sut_mib / 1024) if sut_mib else None,
         "components": use,
         "timeline": _timeline(rep),
+        "host_cpu": host,
+        "noisy": bool(host and host.get("flagged")),
+        "held": held_figures(rep, sut_mib, sut_cores),
+    }
+
+
+def held_figures(rep: Repeat, sut_mib: float, sut_cores: int) -> dict | None:
+    """What the stack ran with in this repeat (run.json's census, connections.csv and the
+    access logs), for the held-equal table; None for runs recorded before the census."""
+    census = rep.run.get("census")
+    if not census:
+        return None
+    procs = census["processes"]
+    roles = defaultdict(int)
+    for p in procs:
+        roles[p["role"]] += 1
+    lines = census.get("access_log_lines") or {}
+    entry = lines.get(census.get("entrypoint"), 0)
+    per_second = defaultdict(lambda: [0, 0])
+    for c in rep.connections:
+        cell = per_second[c["t"]]
+        cell[0] += c["open"]
+        cell[1] += c["in_use"]
+    app = [p for p in procs if p["role"] != "postgres"]
+    return {
+        "processes": len(procs),
+        "web_masters": roles["web master"], "web_workers": roles["web worker"],
+        "background_processes": roles["process"], "postgres_processes": roles["postgres"],
+        "threads": sum(p["threads"] for p in app),
+        "web_worker_threads": sum(p["threads"] for p in procs if p["role"] == "web worker"),
+        "connections_open_max": max((v[0] for v in per_second.values()), default=None),
+        "connections_in_use_max": max((v[1] for v in per_second.values()), default=None),
+        # Every process writes one access-log line per request it serves, so the lines
+        # per request the entry point served are the HTTP hops each request took (the
+        # entry point's own included), and the log lines it cost.
+        "hops_per_request": sum(lines.values()) / entry if entry else None,
+        "cores": sut_cores,
+        "memory_mib": sut_mib,
+        "memory_mib_per_process": sut_mib / len(procs) if procs else None,
     }
 
 
@@ -175,6 +225,10 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int) -> dict:
     return {
         "repeats": figures, "n": len(figures),
         "overloaded_repeats": [f["repeat"] for f in figures if f["generator"]["overloaded"]],
+        "noisy_repeats": [f["repeat"] for f in figures if f["noisy"]],
+        "degraded": (sum(f["degraded"] for f in figures)
+                     if all(f["degraded"] is not None for f in figures) else None),
+        "held": _held(figures),
         "stats": estimates,
         "endpoints": _endpoints(repeats), "failures": _failures(repeats),
         "components": _mean_use(figures, lab=False),
@@ -182,6 +236,19 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int) -> dict:
         "latency_histogram": dict(sorted(stats.merge_histograms(
             e["response_times"] for r in repeats for e in r.locust).items())),
     }
+
+
+def _held(figures: list[dict]) -> dict | None:
+    """Each held-equal figure over the repeats: [min, max] (the same in every repeat for
+    counts, as a rule), or None when no repeat recorded it."""
+    held = [f["held"] for f in figures if f["held"]]
+    if not held:
+        return None
+    out = {}
+    for key in held[0]:
+        values = [h[key] for h in held if h[key] is not None]
+        out[key] = [min(values), max(values)] if values else None
+    return out
 
 
 def _ratios(archs: dict[str, dict]) -> dict | None:
@@ -200,16 +267,18 @@ def _ratios(archs: dict[str, dict]) -> dict | None:
             return stats.Ratio(None, None, None, False).to_dict()
         return stats.ratio(*(stats.estimate(v) for v in values)).to_dict()
 
-    return {"numerator": a, "denominator": b, "method": RATIO_METHOD,
-            "throughput": of("throughput_rps"), "p95": of("p95_ms")}
+    return {"numerator": a, "denominator": b, "method": stats.RATIO_METHOD,
+            "coverage": coverage.measured_coverage(),
+            "throughput": of("throughput_rps"), "goodput": of("goodput_rps"),
+            "p95": of("p95_ms")}
 
 
 def calibration_rows(cal: dict) -> list[dict]:
     """Each architecture's share of its floor per endpoint, from either calibration.json
     shape: the per-endpoint `table`, or the first version's `medians`/`ratio_to_floor`."""
     if "table" in cal:
-        keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "app_p50_ms",
-                "floor_p50_ms", "app_p99_ms", "floor_p99_ms")
+        keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "rps_ratio_ci",
+                "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms")
         return [{k: row.get(k) for k in keys} for row in cal["table"] if "rps_ratio" in row]
     medians, rows = cal.get("medians", {}), []
     for name, ratio in cal.get("ratio_to_floor", {}).items():
@@ -232,11 +301,41 @@ def _calibration(run: Run) -> dict | None:
         raise LabError(f"{run.path / 'manifest.json'}: 'calibration' is not the content of "
                        "a calibration.json this report knows") from None
     machine = cal.get("machine") or {}
-    return {"rows": rows, "created_at": machine.get("created_at"),
+    return {"rows": rows, "mismatches": calibration_mismatches(cal, run.manifest),
+            "noisy_rounds": cal.get("noisy_rounds"), "created_at": machine.get("created_at"),
             "git_commit": machine.get("git_commit"), "connections": cal.get("connections"),
             "seconds": cal.get("seconds"), "rounds": cal.get("rounds"),
             "endpoints": cal.get("endpoints") or {"product": cal.get("endpoint")},
             "path": cal.get("path")}
+
+
+def calibration_mismatches(cal: dict, manifest: dict) -> list[str]:
+    """Why a calibration may not describe this run: made on another machine, with
+    another core budget or at another commit (each in words)."""
+    theirs, ours = cal.get("machine") or {}, manifest.get("machine") or {}
+    found = []
+    for key, what in (("hostname", "host"), ("cpu_model", "CPU"), ("cpu_count", "CPU count")):
+        if theirs.get(key) != ours.get(key):
+            found.append(f"another machine ({what} {theirs.get(key)} there, "
+                         f"{ours.get(key)} here)")
+            break
+    budget_keys = ("sut_cpus", "generator_cpus", "web_workers", "web_threads")
+    cal_budget, run_budget = cal.get("budget") or {}, manifest.get("budget") or {}
+    if any(cal_budget.get(k) != run_budget.get(k) for k in budget_keys):
+        found.append("another core budget (" + ", ".join(
+            f"{k} {cal_budget.get(k)} there, {run_budget.get(k)} here"
+            for k in budget_keys if cal_budget.get(k) != run_budget.get(k)) + ")")
+    if theirs.get("git_commit") != ours.get("git_commit"):
+        found.append(f"another commit ({(theirs.get('git_commit') or 'unknown')[:12]} there, "
+                     f"{(ours.get('git_commit') or 'unknown')[:12]} here)")
+    return found
+
+
+def _server(version: dict | str | None) -> str:
+    """A server's version() text from what the bench recorded."""
+    if isinstance(version, dict):
+        return version.get("version") or version.get("server_version") or "unknown"
+    return version or "unknown"
 
 
 def build_summary(run: Run) -> dict:
@@ -248,7 +347,8 @@ def build_summary(run: Run) -> dict:
     archs = {a: arch_summary(run.of(a), basis, sut_cores)
              for a in run.architectures if run.of(a)}
     return {
-        "schema": 1, "run": run.path.name, "experiment": manifest.get("experiment"),
+        "format": formats.SUMMARY_FORMAT, "run": run.path.name,
+        "experiment": manifest.get("experiment"),
         "architectures": list(archs),
         "missing": [{"arch": m.arch, "repeat": m.repeat, "reason": m.reason}
                     for m in run.missing],
@@ -257,4 +357,7 @@ def build_summary(run: Run) -> dict:
         "calibration": _calibration(run),
         "machine": manifest.get("machine") or {}, "config": manifest.get("config") or {},
         "experiment_file": manifest.get("experiment_file"),
+        "order": manifest.get("order"), "order_rule": manifest.get("order_rule"),
+        "postgres_servers": sorted({_server(s.get("server_version"))
+                                    for s in manifest.get("postgres_servers") or []}),
     }

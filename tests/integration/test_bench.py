@@ -8,14 +8,18 @@ import json
 
 import pytest
 
+from archlab import formats
 from archlab.commands import bench as bench_command
+from archlab.errors import StackAlreadyRunning
 from archlab.platforms.local import LocalPlatform
+from archlab.stacks import get_stack
 
 PORT_BASE = 29000
 # Not `arch`: that name is the architecture fixture of tests/conftest.py.
 ARCHITECTURES = ("monolith", "microservices")
 RAW_FILES = ("run.json", "locust.json", "locust_stats.csv", "locust_stats_history.csv",
-             "locust_failures.csv", "locust_exceptions.csv", "metrics.csv", "checkouts.jsonl")
+             "locust_failures.csv", "locust_exceptions.csv", "metrics.csv", "checkouts.jsonl",
+             "degraded.jsonl", "connections.csv")
 WEB_COMPONENTS = {"monolith": {"monolith"},
                   "microservices": {"gateway", "accounts", "catalog", "inventory"}}
 
@@ -35,6 +39,11 @@ def test_the_manifest_plans_the_interleaved_order_and_the_budget(run_dir):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["experiment"] == "baseline"
     assert manifest["order"] == [["monolith", 1], ["microservices", 1]]
+    assert manifest["format"] == formats.MANIFEST_FORMAT
+    # the server each stack really ran on, one entry per stack started
+    assert [s["arch"] for s in manifest["postgres_servers"]] == list(ARCHITECTURES)
+    assert all("PostgreSQL" in s["server_version"]["version"]
+               for s in manifest["postgres_servers"])
     assert manifest["config"]["duration_s"] == 5
     assert {"cpus_total", "generator_cpus", "sut_cpus", "web_workers", "web_threads"} \
         <= manifest["budget"].keys()
@@ -73,3 +82,63 @@ def test_metrics_cover_the_generator_the_database_and_the_web_processes(run_dir,
     seen = {row["component"] for row in rows}
     assert {"generator", "postgres"} | WEB_COMPONENTS[architecture] <= seen
     assert all(float(row["elapsed_s"]) >= 0 and int(row["rss_bytes"]) > 0 for row in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_the_census_counts_what_the_stack_started(run_dir, architecture):
+    folder = run_dir / architecture / "1"
+    run = json.loads((folder / "run.json").read_text())
+    census = run["census"]
+    # Derived from the stack's own definition, so adding a service needs no test change.
+    stack = get_stack(architecture, LocalPlatform(PORT_BASE).ports)
+    web = [p.name for p in stack.processes if "gunicorn" in p.argv[1:3]]
+    roles = [p["role"] for p in census["processes"]]
+    assert roles.count("web master") == len(web)
+    assert roles.count("web worker") == len(web) * run["stack"]["sizing"]["web_workers"]
+    assert roles.count("process") == len(stack.processes) - len(web)
+    assert all(p["threads"] >= 1 for p in census["processes"])
+    assert census["entrypoint"] == stack.entrypoint
+    lines = census["access_log_lines"]
+    served = sum(e["num_requests"] for e in json.loads((folder / "locust.json").read_text()))
+    # the entry point logged the measured requests (the count starts a moment late)
+    assert 0 < lines[stack.entrypoint] <= served
+    if architecture == "monolith":
+        assert set(lines) == {"monolith"}
+    else:
+        assert {"catalog", "inventory"} <= set(lines)
+    assert run["host_cpu"]["cpus"] and run["host_cpu"]["known_percent"] > 0
+    with open(folder / "connections.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["database"] for r in rows} == {d.name for d in stack.databases}
+    assert max(int(r["open"]) for r in rows) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_summary_has_the_held_equal_figures_goodput_and_noise(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    mono, micro = (summary["arch"][a] for a in ARCHITECTURES)
+    assert mono["held"]["hops_per_request"] == [1.0, 1.0]
+    assert micro["held"]["hops_per_request"][0] > 1.0
+    assert micro["held"]["processes"][0] > mono["held"]["processes"][0]
+    assert summary["ratios"]["goodput"]["value"] > 0
+    assert mono["degraded"] == 0
+    assert all(r["host_cpu"] is not None for a in (mono, micro) for r in a["repeats"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_bench_refuses_a_busy_port_base_and_leaves_that_stack_running(tmp_path, run_dir):
+    platform = LocalPlatform(PORT_BASE)
+    platform.up("monolith")
+    try:
+        with pytest.raises(StackAlreadyRunning):
+            bench_command.run("experiments/baseline.yaml", repeats=1, warmup=0, duration=2,
+                              archs=("monolith",), port_base=PORT_BASE, results_dir=tmp_path,
+                              echo=print)
+        assert platform.running()
+        assert list(tmp_path.iterdir()) == []  # no run folder for a run that never began
+    finally:
+        platform.down()

@@ -1,11 +1,19 @@
 """The runner's plain parts: order, Locust's command line and environment, the progress
 line's source, the load shapes."""
 
+import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
 
 from archlab import bench
+from archlab import budget as budgets
+from archlab.errors import StackAlreadyRunning
 from archlab.experiment import Experiment
+from archlab.platforms import processes
 from loadtests import shapes
 
 EXPERIMENT = Experiment(
@@ -24,9 +32,12 @@ def history_row(ts: int, name: str, total: int, failures: int = 0, p95: str = "9
             f"{failures},50,55.0,3,140,500\n")
 
 
-def test_repeats_are_interleaved_over_the_architectures():
-    assert bench.run_order(EXPERIMENT) == [("monolith", 1), ("microservices", 1),
-                                           ("monolith", 2), ("microservices", 2)]
+def test_repeats_are_interleaved_and_balanced_so_neither_always_runs_first():
+    four = Experiment(**{**EXPERIMENT.__dict__, "repeats": 4})
+    assert bench.run_order(four) == [("monolith", 1), ("microservices", 1),
+                                     ("microservices", 2), ("monolith", 2),
+                                     ("monolith", 3), ("microservices", 3),
+                                     ("microservices", 4), ("monolith", 4)]
 
 
 def test_locust_runs_headless_with_every_raw_file_and_only_the_chosen_personas(tmp_path):
@@ -41,8 +52,10 @@ def test_locust_runs_headless_with_every_raw_file_and_only_the_chosen_personas(t
 
 
 def test_the_locustfile_learns_personas_wait_and_checkout_log(tmp_path):
-    env = bench.locust_env(EXPERIMENT, tmp_path, tmp_path / "logins.jsonl", measured=True)
+    env = bench.locust_env(EXPERIMENT, tmp_path, tmp_path / "logins.jsonl",
+                           run_id="8000-x", measured=True)
     assert json.loads(env["ARCHLAB_PERSONAS"]) == {"BrowserUser": 3, "BuyerUser": 1}
+    assert env["ARCHLAB_DEGRADED_LOG"] == str(tmp_path / "degraded.jsonl")
     assert env["ARCHLAB_WAIT"] == "0"
     assert env["ARCHLAB_CHECKOUT_LOG"] == str(tmp_path / "checkouts.jsonl")
     assert env["ARCHLAB_TOKEN_CACHE"] == str(tmp_path / "logins.jsonl")
@@ -81,3 +94,44 @@ def test_a_stage_table_is_followed_then_ends():
     assert shapes.stage_at(stages, 12).users == 120
     assert shapes.stage_at(stages, 29.9) == stages[2]
     assert shapes.stage_at(stages, 30) is None
+
+
+def test_locust_carries_the_stacks_run_id_so_archlab_down_stops_it(tmp_path):
+    # `archlab down` ends every process whose environment has the stack's run id: a
+    # Locust left behind by a killed bench must be one of them.
+    env = bench.locust_env(EXPERIMENT, tmp_path, tmp_path / "logins.jsonl",
+                           run_id="8000-20261127T000000Z-abc", measured=False)
+    assert env[processes.RUN_ID_VAR] == "8000-20261127T000000Z-abc"
+
+
+class RefusingPlatform:
+    """A platform whose port base already holds the user's stack."""
+
+    ports = SimpleNamespace(base=8000)
+    logs_dir = Path("/nonexistent")
+
+    def __init__(self):
+        self.downs = 0
+
+    def running(self) -> bool:
+        return True
+
+    def up(self, arch, settings=None):
+        raise StackAlreadyRunning("a monolith stack already runs at port base 8000")
+
+    def down(self):
+        self.downs += 1
+        return SimpleNamespace(was_running=True, leftovers=[])
+
+
+def test_the_bench_never_stops_a_stack_it_did_not_start(tmp_path):
+    platform = RefusingPlatform()
+    with pytest.raises(StackAlreadyRunning):
+        bench.refuse_if_busy(platform)
+    runner = bench.Bench(EXPERIMENT, tmp_path, budgets.plan(), platform, lambda text: None,
+                         Console(file=io.StringIO()))
+    with pytest.raises(StackAlreadyRunning):
+        runner.run_one("monolith", 1)
+    assert platform.downs == 0
+    aborted = json.loads((tmp_path / "monolith" / "1" / "aborted.json").read_text())
+    assert aborted["status"] == "failed" and "already runs" in aborted["error"]

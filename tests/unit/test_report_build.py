@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archlab import report
+from archlab import formats, report
 from archlab.cli import build_cli
 from archlab.commands import report as command
 
@@ -59,14 +59,14 @@ def test_raw_files_are_never_edited(built):
 
 
 def test_summary_structure(summary):
-    assert summary["schema"] == 1
+    assert summary["format"] == formats.SUMMARY_FORMAT
     assert summary["architectures"] == ["monolith", "microservices"]
     assert summary["missing"] == []
     for arch in summary["architectures"]:
         a = summary["arch"][arch]
         assert a["n"] == 2 and [r["repeat"] for r in a["repeats"]] == [1, 2]
-        assert set(a["stats"]) == {"throughput_rps", "p50_ms", "p95_ms", "p99_ms",
-                                   "error_rate", "rps_per_core", "rps_per_gib"}
+        assert set(a["stats"]) == {"throughput_rps", "goodput_rps", "p50_ms", "p95_ms",
+                                   "p99_ms", "error_rate", "rps_per_core", "rps_per_gib"}
         for est in a["stats"].values():
             assert set(est) == {"mean", "stdev", "n", "half_width", "ci95"}
         assert {"method", "name", "requests", "rps", "p50_ms", "p95_ms", "p99_ms",
@@ -74,8 +74,8 @@ def test_summary_structure(summary):
         repeat = a["repeats"][0]
         assert {"throughput_rps", "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
                 "conflicts_409", "generator", "components", "timeline"} <= set(repeat)
-    assert set(summary["ratios"]) == {"numerator", "denominator", "method", "throughput",
-                                      "p95"}
+    assert set(summary["ratios"]) == {"numerator", "denominator", "method", "coverage",
+                                      "throughput", "goodput", "p95"}
     assert summary["memory_basis"] == "pss" and summary["sut_cores"] == 1
 
 
@@ -114,12 +114,20 @@ def test_errors_and_409s(summary):
     assert summary["arch"]["microservices"]["overloaded_repeats"] == []
 
 
-def test_ratios_with_conservative_interval(summary):
+def test_ratios_with_welch_interval_on_the_logarithms(summary):
     thr = summary["ratios"]["throughput"]
-    assert thr["value"] == pytest.approx(2.0)
-    assert thr["lo"] == pytest.approx((101 - T1) / (50.5 + T1 / 2))
-    assert thr["hi"] == pytest.approx((101 + T1) / (50.5 - T1 / 2))
+    assert thr["value"] == pytest.approx(2.0, rel=1e-3)
+    assert (thr["lo"], thr["hi"]) == pytest.approx((1.883, 2.124), abs=1e-3)
     assert summary["ratios"]["p95"]["value"] == pytest.approx(0.5)
+    coverage = summary["ratios"]["coverage"]
+    assert 0.93 <= coverage["3"] <= 0.97 and 0.93 <= coverage["5"] <= 0.97
+
+
+def test_goodput_leaves_failures_out(summary):
+    first = summary["arch"]["monolith"]["repeats"][0]
+    # 1,000 requests of which 4 failed, over Locust's 10 s window; no degraded file
+    assert first["goodput_rps"] == pytest.approx(first["throughput_rps"] * 996 / 1000)
+    assert first["degraded"] is None and summary["arch"]["monolith"]["degraded"] is None
 
 
 def test_endpoints_pooled_over_repeats(summary):
@@ -162,8 +170,8 @@ def test_html_is_self_contained(built):
 
 def test_html_says_what_the_data_says(built):
     text = built[1].read_text()
-    assert "The monolith served 2.00x the microservices&#39; throughput (95% CI 1.55–2.58x)" \
-        in text
+    assert ("The monolith served 2.01x the microservices&#39; goodput (successful, complete "
+            "answers per second; 95% CI 1.89–2.15x)") in text
     assert "generator-overloaded" in text and "monolith repeat 2" in text
     for section in ("Summary", "Per endpoint", "Resource use", "Generator self-check",
                     "The equal budget", "Calibration", "How to read this",
@@ -199,3 +207,87 @@ def test_missing_repeat_is_reported_not_fatal(tmp_path):
 
 def test_the_cli_knows_the_command():
     assert "report" in build_cli().commands
+
+
+def _census(arch: str) -> dict:
+    """A census like the bench's: the monolith one master + one worker + its background
+    worker; the microservices a master + worker per service; both five postgres."""
+    web = ["monolith"] if arch == "monolith" else ["gateway", "catalog", "inventory"]
+    procs = []
+    for i, name in enumerate(web):
+        procs += [{"pid": 100 + 2 * i, "component": name, "role": "web master", "threads": 1},
+                  {"pid": 101 + 2 * i, "component": name, "role": "web worker", "threads": 9}]
+    procs.append({"pid": 90, "component": f"{web[0]}-worker", "role": "process",
+                  "threads": 2})
+    procs += [{"pid": 200 + i, "component": "postgres", "role": "postgres", "threads": 1}
+              for i in range(5)]
+    lines = ({"monolith": 1000} if arch == "monolith" else
+             {"gateway": 500, "catalog": 500, "inventory": 400})
+    return {"processes": procs, "entrypoint": web[0], "access_log_lines": lines}
+
+
+def _host(unexplained: float) -> dict:
+    return {"seconds": 10.0, "cpus": [0, 1], "busy_percent": {"0": 90.0, "1": 60.0},
+            "busy_total_percent": 150.0, "steal_percent": 0.0,
+            "known_percent": 150.0 - unexplained, "known_processes": 12, "lost_processes": 0,
+            "unexplained_percent": unexplained, "limit_percent": 20.0,
+            "flagged": unexplained > 20.0}
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory):
+    """The fixture run as today's bench writes it: with the census, host window,
+    connections and degraded answers."""
+    run_dir = tmp_path_factory.mktemp("enriched") / "20261125T184000Z_fixture"
+    shutil.copytree(FIXTURE, run_dir)
+    for arch in ("monolith", "microservices"):
+        for rep in (1, 2):
+            folder = run_dir / arch / str(rep)
+            run = json.loads((folder / "run.json").read_text())
+            noisy = arch == "microservices" and rep == 2
+            run |= {"format": formats.RUN_FORMAT, "census": _census(arch),
+                    "host_cpu": _host(45.0 if noisy else 3.0)}
+            (folder / "run.json").write_text(json.dumps(run))
+            databases = ["monolith"] if arch == "monolith" else ["catalog", "inventory"]
+            rows = ["elapsed_s,database,open,in_use"] + [
+                f"{t},{db},{4 + t % 3},{t % 3}" for t in range(1, 11) for db in databases]
+            (folder / "connections.csv").write_text("\n".join(rows) + "\n")
+            (folder / "degraded.jsonl").write_text(
+                '{"name": "/api/products/[id]", "what": "stock unknown"}\n' * (
+                    7 if arch == "microservices" else 0))
+    html = report.build(run_dir)
+    return json.loads((run_dir / "summary.json").read_text()), html.read_text()
+
+
+def test_held_equal_figures_come_from_the_census_connections_and_logs(enriched):
+    summary, _ = enriched
+    mono, micro = (summary["arch"][a]["held"] for a in ("monolith", "microservices"))
+    assert mono["processes"] == [8, 8] and micro["processes"] == [12, 12]
+    assert (mono["web_masters"], mono["web_workers"]) == ([1, 1], [1, 1])
+    assert (micro["web_masters"], micro["web_workers"]) == ([3, 3], [3, 3])
+    assert mono["threads"] == [12, 12] and micro["threads"] == [32, 32]
+    # open peaks at 6 per database and second; in use at 2
+    assert mono["connections_open_max"] == [6, 6] and micro["connections_open_max"] == [12, 12]
+    assert micro["connections_in_use_max"] == [4, 4]
+    assert mono["hops_per_request"] == [1.0, 1.0]
+    assert micro["hops_per_request"] == [2.8, 2.8]
+
+
+def test_degraded_answers_are_counted_and_left_out_of_goodput(enriched):
+    summary, html = enriched
+    micro = summary["arch"]["microservices"]
+    assert micro["degraded"] == 14 and summary["arch"]["monolith"]["degraded"] == 0
+    first = micro["repeats"][0]
+    assert first["goodput_rps"] == pytest.approx(
+        first["throughput_rps"] * (first["requests"] - first["errors"] - 7) / first["requests"])
+    assert "degraded answers, all repeats" in html
+
+
+def test_a_noisy_repeat_is_flagged_in_the_summary_and_the_report(enriched):
+    summary, html = enriched
+    assert summary["arch"]["microservices"]["noisy_repeats"] == [2]
+    assert summary["arch"]["monolith"]["noisy_repeats"] == []
+    assert ">What was held equal, and what was not</h2>" in html and ">Host noise</h2>" in html
+    assert "microservices repeat(s) 2: the host" in html
+    assert "45.0% NOISY" in html
+    assert "Not held equal: processes" in html

@@ -1,0 +1,97 @@
+"""The benchmark: the same load on each architecture, interleaved and repeated, with
+raw results written as docs/results-format.md describes.
+
+    plan.py      the order of the repeats and the manifest
+    runner.py    one repeat: stack up, warm-up, measured run, run.json, stack down
+    locust.py    one Locust process
+    census.py    what a stack ran with: processes, threads, connections, log lines
+    progress.py  the live progress line
+
+Equal budget (archlab.budget): with two or more cores the generator gets the last core
+to itself and the system under test the others; this process runs pinned to the SUT's
+cores (every stack process inherits that) and starts Locust pinned to the generator's.
+"""
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from archlab import budget as budgets
+from archlab import report
+from archlab.bench.locust import locust_argv, locust_env, locust_wait
+from archlab.bench.plan import UNPINNED_NOTE, manifest, newest_calibration, run_order
+from archlab.bench.progress import HistoryTail, progress_text
+from archlab.bench.runner import Bench
+from archlab.errors import LabError, StackAlreadyRunning
+from archlab.experiment import Experiment
+from archlab.manifest import new_run_dir, results_root
+from archlab.platforms.base import StackInfo
+from archlab.platforms.local import LocalPlatform
+
+__all__ = ["Bench", "HistoryTail", "build_report", "locust_argv", "locust_env",
+           "locust_wait", "manifest", "newest_calibration", "progress_text", "run",
+           "run_order"]
+
+
+def build_report(run_dir: Path, echo: Callable[[str], None]) -> None:
+    """Build the run's report; if that fails the raw results still stand."""
+    try:
+        built = report.build(run_dir)
+    except Exception as exc:  # the raw results stand; the report can be rebuilt later
+        echo(f"raw results in {run_dir}; building the report failed: "
+             f"{type(exc).__name__}: {exc} (rebuild with `archlab report {run_dir}`)")
+        return
+    echo(f"report: {built}")
+
+
+def refuse_if_busy(platform: LocalPlatform) -> None:
+    """Refuse to start when a stack already runs at the port base: the bench starts and
+    stops its own stacks, and never one it did not start."""
+    if platform.running():
+        raise StackAlreadyRunning(
+            f"a stack already runs at port base {platform.ports.base}; the bench starts "
+            "and stops its own. Stop that one with `archlab down`, or run the bench "
+            "beside it with ARCHLAB_PORT_BASE=<another base>.")
+
+
+def run(experiment: Experiment, *, port_base: int | None = None,
+        results_dir: Path | None = None, echo: Callable[[str], None] = print,
+        console: Console | None = None) -> Path:
+    """Run `experiment` and return its run folder; the stack is down and this process's
+    cores and ARCHLAB_CORES are restored afterwards, whatever happens."""
+    if importlib.util.find_spec("locust") is None:
+        raise LabError("locust is not installed; install the bench extra: "
+                       "pip install -e '.[bench]'")
+    platform = LocalPlatform(port_base)
+    refuse_if_busy(platform)
+    budget = budgets.plan()
+    root = Path(results_dir) if results_dir else results_root()
+    run_dir = new_run_dir(experiment.name, root)
+    recorded = manifest(experiment, budget, platform.ports.base, root)
+    manifest_file = run_dir / "manifest.json"
+    manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
+
+    def record_server(info: StackInfo, state: dict) -> None:
+        # The bench's own file while it runs: which PostgreSQL server really answered.
+        server = (state.get("database") or {}).get("server_version")
+        entry = {"arch": info.arch, "run_id": info.run_id, "server_version": server,
+                 "database": info.database}
+        recorded["postgres_servers"].append(entry)
+        manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
+
+    echo(f"run folder: {run_dir}")
+    where = (f"system under test on cpu {_cpus(budget.sut_cpus)}, generator on cpu "
+             f"{_cpus(budget.generator_cpus)}" if budget.pinned else UNPINNED_NOTE)
+    echo(f"budget: {where}; {budget.web_workers} web worker(s) x {budget.web_threads} threads")
+    with budgets.system_share(budget):
+        Bench(experiment, run_dir, budget, platform, echo, console or Console(),
+              on_stack=record_server).run_all()
+    build_report(run_dir, echo)
+    return run_dir
+
+
+def _cpus(cpus) -> str:
+    return ",".join(str(c) for c in cpus)
