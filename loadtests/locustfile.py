@@ -31,7 +31,7 @@ import uuid
 import locust.stats
 from locust import FastHttpUser, LoadTestShape, between, constant, task
 
-from loadtests import shapes
+from loadtests import answers, shapes
 from shop.catalog import CATEGORIES
 from shop.seed import CUSTOMER_COUNT, LOADTEST_PASSWORD, PRODUCT_COUNT
 
@@ -42,8 +42,6 @@ CATEGORY_SLUGS = tuple(slug for slug, _ in CATEGORIES)
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123",
         "holder": "Load Generator"}
 DEFAULT_WAIT = (0.5, 1.5)
-# What the product page shows when the stock could not be read (webui/templates/_macros.html).
-STOCK_UNKNOWN = "Stock unknown right now"
 
 # The runner's progress line follows locust_stats_history.csv: put each second's row on
 # disk within a second, not in Locust's default 5-second batches.
@@ -167,7 +165,7 @@ class ShopUser(FastHttpUser):
             if body is not None and expect(resp, body.get("id") == product_id
                                            and "stock" in body,
                                            f"product {product_id} with its stock"):
-                if (body["stock"] or {}).get("available") is None:
+                if answers.product_degraded(body):
                     log_degraded("/api/products/[id]", "stock unknown")
 
     def view_product_page(self) -> None:
@@ -175,7 +173,7 @@ class ShopUser(FastHttpUser):
         with self.client.get(f"/products/{product_id}", name="/products/[id]",
                              catch_response=True) as resp:
             expect_page(resp, f'data-product-id="{product_id}"', f"product {product_id} page")
-            if resp.status_code == 200 and STOCK_UNKNOWN in (resp.text or ""):
+            if resp.status_code == 200 and answers.page_degraded(resp.text or ""):
                 log_degraded("/products/[id]", "stock unknown")
 
     def search_api(self) -> None:

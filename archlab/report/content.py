@@ -602,9 +602,10 @@ def _calibration(summary: dict, charts: set[str]) -> list:
                            + ". Its shares describe that setting, not necessarily this "
                            "run's: re-run `archlab calibrate` here.", kind="warning"))
     if cal.get("noisy_rounds"):
-        blocks.append(Para(f"{len(cal['noisy_rounds'])} calibration round(s) ran while "
-                           "another program loaded the host (host noise above the limit): "
-                           "those rounds' figures may be off.", kind="warning"))
+        blocks.append(Para(f"{len(cal['noisy_rounds'])} calibration run(s) overlapped "
+                           "another program's load (host noise above the limit): their "
+                           "rounds are left out of the shares where clean rounds remain.",
+                           kind="warning"))
     if "calibration" in charts:
         blocks.append(FIGURES["calibration"])
     return blocks

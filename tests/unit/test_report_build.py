@@ -291,3 +291,19 @@ def test_a_noisy_repeat_is_flagged_in_the_summary_and_the_report(enriched):
     assert "microservices repeat(s) 2: the host" in html
     assert "45.0% NOISY" in html
     assert "Not held equal: processes" in html
+
+
+def test_a_calibration_from_another_machine_budget_or_commit_is_flagged():
+    from archlab.report.summary import calibration_mismatches
+
+    machine = {"hostname": "lab", "cpu_model": "EPYC", "cpu_count": 2, "git_commit": "a" * 40}
+    budget = {"sut_cpus": [0], "generator_cpus": [1], "web_workers": 1, "web_threads": 8}
+    manifest = {"machine": machine, "budget": budget}
+    assert calibration_mismatches({"machine": machine, "budget": budget}, manifest) == []
+    other = calibration_mismatches(
+        {"machine": machine | {"hostname": "laptop", "git_commit": "b" * 40},
+         "budget": budget | {"sut_cpus": [0, 1, 2]}}, manifest)
+    assert len(other) == 3
+    assert other[0].startswith("another machine (host laptop there, lab here)")
+    assert other[1].startswith("another core budget (sut_cpus [0, 1, 2] there, [0] here")
+    assert other[2] == "another commit (bbbbbbbbbbbb there, aaaaaaaaaaaa here)"
