@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "archlab needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,bench,embedded]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

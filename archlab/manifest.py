@@ -31,6 +31,21 @@ def _version(name: str) -> str | None:
         return None
 
 
+def postgres_source() -> dict:
+    """Where the lab would take PostgreSQL from: ARCHLAB_POSTGRES's source and the
+    wheel's version, or the external server of ARCHLAB_DATABASE_URL."""
+    from archlab.db import postgres_source as source
+    from archlab.db import wheel_version
+
+    if os.environ.get("ARCHLAB_DATABASE_URL"):
+        return {"source": "external"}
+    try:
+        chosen = source()
+    except Exception:  # a manifest never fails a run over a setting it describes
+        return {"source": None}
+    return {"source": chosen} | ({"package": wheel_version()} if chosen == "wheel" else {})
+
+
 def postgres_version() -> str | None:
     """`postgres --version` of the binary the lab would start (find_pg_bin's), None when
     there is none. Not necessarily the server a stack ran: with ARCHLAB_DATABASE_URL the
@@ -61,6 +76,7 @@ def machine_facts() -> dict:
         "memory_gib": round(vm.total / 2**30, 1),
         "python": platform.python_version(),
         "postgres": postgres_version(),
+        "postgres_source": postgres_source(),
         "packages": {name: _version(name) for name in PACKAGES},
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,

