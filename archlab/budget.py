@@ -28,6 +28,12 @@ class Budget:
     def pinned(self) -> bool:
         return bool(self.generator_cpus)
 
+    @property
+    def lab_cpus(self) -> tuple[int, ...]:
+        """Every core the lab uses: the system's and the generator's (a host-noise
+        window watches these)."""
+        return self.sut_cpus + self.generator_cpus
+
     def to_dict(self) -> dict:
         return asdict(self) | {"pinned": self.pinned}
 

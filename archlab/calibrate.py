@@ -169,12 +169,11 @@ def _measure(arch: str, budget, *, seconds, warmup, rounds, connections, base, e
         stack = calibration_stack(arch, platform.ports)
         info = platform.up(stack)
     cpu = budget.generator_cpus[0] if budget.pinned else None
-    # Every core the lab uses; known: the stack's trees (supervisor, postmaster), and this
-    # process, which runs and reaps wrk inside each window.
-    cpus = tuple(budget.sut_cpus) + tuple(budget.generator_cpus)
-
+    # Known to the window: the stack's trees (supervisor, postmaster), and this process,
+    # which runs and reaps wrk inside each window.
     def measured(t: Target, **kw) -> tuple[wrk.WrkResult, hostcpu.HostCpu]:
-        window = hostcpu.Window(cpus=cpus, roots=lambda: list(stack_roots(platform.state_dir)),
+        window = hostcpu.Window(cpus=budget.lab_cpus,
+                                roots=lambda: list(stack_roots(platform.state_dir)),
                                 extra_pids=[os.getpid()]).open()
         result = wrk.run(t.url, t.script, cpu=cpu, **kw)
         return result, window.close()

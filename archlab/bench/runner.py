@@ -20,7 +20,7 @@ import requests
 from rich.console import Console
 
 from archlab import budget as budgets
-from archlab import config, formats, hostcpu
+from archlab import formats, hostcpu
 from archlab.bench import census
 from archlab.bench.locust import LOCUST_GRACE_SECONDS, LocustRun, locust_argv, locust_env
 from archlab.bench.plan import run_order
@@ -131,9 +131,9 @@ class Bench:
                           connections_out=folder / "connections.csv").start()
         # Every core the lab uses: a busy core the stack, Locust and the lab do not
         # explain is another program's load.
-        cpus = (self.budget.sut_cpus + self.budget.generator_cpus) or config.available_cpus()
-        window = hostcpu.Window(cpus=cpus,
-                                roots=[*stack_roots(info.state_dir), pid],
+        window = hostcpu.Window(cpus=self.budget.lab_cpus,
+                                # read again at the close: a restarted process counts
+                                roots=lambda: [*stack_roots(info.state_dir), pid],
                                 extra_pids=[os.getpid()])
         logs = census.AccessLogs(self.platform.logs_dir)
         try:

@@ -448,9 +448,9 @@ def _budget(summary: dict) -> list:
                  for arch in summary["architectures"]]
     blocks = [Para("The architecture is the variable under study. Both ran on the same "
                    "cores, with the same load, data, PostgreSQL server and stack settings, "
-                   "the same worker and thread counts per web process, in balanced "
-                   "interleaved order. What else differed, as measured, is in the next "
-                   "section."),
+                   "the same worker and thread counts per web process, interleaved, "
+                   "alternating which architecture runs first. What else differed, as "
+                   "measured, is in the next section."),
               Table(["budget", ""], rows, "ll")]
     if b.get("note"):
         blocks.append(Para(b["note"], kind="warning"))
@@ -501,9 +501,11 @@ def _held_equal(summary: dict) -> list:
             else:
                 row.append(_span(h.get(key) if h else None, digits))
         rows.append(row)
+    where = ("own core" if (summary.get("budget") or {}).get("generator_cpus")
+             else "sharing the system's cores")
     row = ["load generator"]
     for _ in archs:
-        row.append(f"Locust, {summary['config'].get('users', '?')} users, own core")
+        row.append(f"Locust, {summary['config'].get('users', '?')} users, {where}")
     rows.append(row)
     same = [label for key, label, digits in HELD_ROWS
             if all(held[x] for x in archs)
@@ -551,9 +553,10 @@ def _host_noise(summary: dict) -> list:
                      "cannot say whether another program's load overlapped it.",
                      kind="warning")]
     noisy = [f"{arch} {r}" for arch in archs for r in a[arch].get("noisy_repeats", [])]
-    blocks = [Para(f"During every measured phase the lab sampled each CPU of the host it "
-                   f"uses (the system's and the generator's cores) and the CPU time of "
-                   f"every process it knows (the stack, Locust, the lab itself). Busy time "
+    blocks = [Para(f"At the start and the end of every measured phase the lab read the "
+                   f"busy time of each CPU it uses (the system's and the generator's "
+                   f"cores) and the CPU time of every process it knows (the stack, Locust, "
+                   f"the lab itself). Busy time "
                    f"they do not explain is another program's load (or the kernel's work "
                    f"for nobody in particular). A repeat above {num(limit)}% of one core "
                    f"is flagged: its figures may be off.")]

@@ -185,10 +185,6 @@ def _json_lines(path: Path) -> int:
     return sum(1 for text in lines if text.strip())
 
 
-def _checkouts(path: Path) -> int:
-    return _json_lines(path)
-
-
 def _degraded(path: Path) -> int | None:
     """Degraded answers the generator saw; None when the run did not record them (runs
     made before degraded.jsonl existed)."""
@@ -212,7 +208,7 @@ def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
                   failures=_failures(path / "locust_failures.csv"),
                   exceptions=_exceptions(path / "locust_exceptions.csv"),
                   metrics=_metrics(path / "metrics.csv"),
-                  checkouts=_checkouts(path / "checkouts.jsonl"),
+                  checkouts=_json_lines(path / "checkouts.jsonl"),
                   format=version, degraded=_degraded(path / "degraded.jsonl"),
                   connections=_connections(path / "connections.csv"))
 

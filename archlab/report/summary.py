@@ -331,11 +331,9 @@ def calibration_mismatches(cal: dict, manifest: dict) -> list[str]:
     return found
 
 
-def _server(version: dict | str | None) -> str:
-    """A server's version() text from what the bench recorded."""
-    if isinstance(version, dict):
-        return version.get("version") or version.get("server_version") or "unknown"
-    return version or "unknown"
+def _server(version: dict | None) -> str:
+    """A server's version() text from what the bench recorded (None: it could not ask)."""
+    return (version or {}).get("version") or "unknown"
 
 
 def build_summary(run: Run) -> dict:
