@@ -21,6 +21,8 @@ class DatabaseSpec:
     role: str
     schema: Path
     seed: str | None = None
+    # Whether it holds the shop's `stock` table (the platform's restock raises it).
+    stock: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def monolith(ports: Ports) -> Stack:
                 role="monolith",
                 schema=root / "monolith" / "data" / "schema.sql",
                 seed="monolith.data.seed:reseed",
+                stock=True,
             ),
             processor_db,
         ],
@@ -138,7 +141,7 @@ def microservices(ports: Ports) -> Stack:
     databases = [
         DatabaseSpec(name=name, role=name,
                      schema=root / "microservices" / name / "schema.sql",
-                     seed=f"microservices.{name}.seed:reseed")
+                     seed=f"microservices.{name}.seed:reseed", stock=name == "inventory")
         for name in SERVICES
     ] + [processor_db]
     processes = [processor] + [

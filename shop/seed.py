@@ -21,9 +21,14 @@ PRODUCT_COUNT = 1000
 CUSTOMER_COUNT = 100
 LOADTEST_PASSWORD = "rackshop"
 
-# Effectively unlimited stock, so a benchmark run never sells out and measures the
-# architecture rather than an empty shelf; restock/out-of-stock tests set stock explicitly.
-INITIAL_STOCK = 1_000_000
+# Shelf stock as a shop keeps it: tens to hundreds of units per product, and about one
+# product in LOW_STOCK_ONE_IN nearly sold out, so the pages show every stock state. A
+# benchmark whose personas buy restocks every product to a level sized to its load
+# (archlab.bench.restock), so a run never sells out by accident; tests that need more
+# (or less) stock set it through the admin API.
+STOCK_UNITS = (20, 400)
+LOW_STOCK_UNITS = (1, 9)
+LOW_STOCK_ONE_IN = 40
 
 
 def _price(rng: random.Random, euros: int) -> int:
@@ -172,6 +177,11 @@ _MAKERS: dict[str, tuple[str, Callable[[random.Random], tuple[str, str, int]]]] 
 }
 
 
+def _stock(rng: random.Random) -> int:
+    low, high = LOW_STOCK_UNITS if rng.randrange(LOW_STOCK_ONE_IN) == 0 else STOCK_UNITS
+    return rng.randint(low, high)
+
+
 def generate_products(count: int = PRODUCT_COUNT) -> list[Product]:
     """Return `count` products with ids 1..count, round-robin over the categories."""
     return list(_products(count))
@@ -182,6 +192,9 @@ def _products(count: int) -> tuple[Product, ...]:
     # Made once per process: a reseed loads products into several tables (and the
     # tests reseed before every test), and the result never changes.
     rng = random.Random(SEED)
+    # Stock draws from a stream of its own, so the stock rule can change without
+    # changing a single name or price.
+    stock_rng = random.Random(f"{SEED}:stock")
     products = []
     for product_id in range(1, count + 1):
         category = CATEGORIES[(product_id - 1) % len(CATEGORIES)][0]
@@ -196,7 +209,7 @@ def _products(count: int) -> tuple[Product, ...]:
                 category=category,
                 description=description,
                 price_cents=price_cents,
-                initial_stock=INITIAL_STOCK,
+                initial_stock=_stock(stock_rng),
             )
         )
     return tuple(products)

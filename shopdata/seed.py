@@ -38,6 +38,24 @@ def load_stock(cur, *, with_reserved: bool) -> None:
             [(p.id, p.initial_stock, p.initial_stock, 0) for p in products], page_size=1000)
 
 
+# Either architecture's stock table (the monolith's, the inventory service's): available
+# goes up to the level and initial with it, so initial = available (+ reserved) + sold
+# still holds; what was sold or is reserved stays as it is. One statement per table.
+RESTOCK_SQL = ("UPDATE stock SET initial = initial - available + %(level)s,"
+               " available = %(level)s WHERE available < %(level)s")
+
+
+def restock(dsn: str, level: int) -> int:
+    """Raise every product's available stock to at least `level`; how many rows rose."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(RESTOCK_SQL, {"level": level})
+            return cur.rowcount
+    finally:
+        conn.close()
+
+
 def reseed(dsn: str, tables: tuple[str, ...], loaders: list[Callable], *,
            restart_ids: bool = True) -> None:
     """Truncate `tables` and run the `loaders` (each takes a cursor) in one transaction,

@@ -30,6 +30,9 @@ TITLES = {
 
 _CATEGORY_NAMES = dict(CATEGORIES)
 
+# At or below this many units a product page says "Only N left" instead of "In stock: N".
+LOW_STOCK = 10
+
 # What is down, in people's words, per 503 error code.
 UNAVAILABLE = {"payment_unavailable": "Card payment", "service_unavailable": "The shop"}
 
@@ -123,4 +126,4 @@ def layout() -> dict:
     """Values the base layout needs on every page, error pages included."""
     return {"csrf_token": csrf.token, "csrf_field": csrf.FIELD,
             "cart_count": cart.count(session), "customer": auth.customer(),
-            "vat_percent": VAT_PERCENT}
+            "vat_percent": VAT_PERCENT, "low_stock": LOW_STOCK}

@@ -4,6 +4,7 @@ raw results written as docs/results-format.md describes.
     plan.py      the order of the repeats and the manifest
     runner.py    one repeat: stack up, warm-up, measured run, run.json, stack down
     locust.py    one Locust process
+    restock.py   the stock a run that buys gets, sized to its load
     census.py    what a stack ran with: processes, threads, connections, log lines
     progress.py  the live progress line
 

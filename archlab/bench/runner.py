@@ -1,10 +1,10 @@
 """The runner: one architecture's repeat at a time, in the planned order.
 
-Per repeat: start the stack on the system under test's cores, reseed, a warm-up run of
-Locust (kept under warmup/, never in figures), the measured run with the sampler, the
-host-CPU window and the stack census, run.json, and the stack down again - always,
-Ctrl-C included, but only a stack this runner started: a stack that was already up at
-the port base is the user's and is never touched.
+Per repeat: start the stack on the system under test's cores, reseed (and restock, for a
+run that buys), a warm-up run of Locust (kept under warmup/, never in figures), the
+measured run with the sampler, the host-CPU window and the stack census, run.json, and the
+stack down again - always, Ctrl-C included, but only a stack this runner started: a stack
+that was already up at the port base is the user's and is never touched.
 """
 
 import datetime
@@ -25,6 +25,7 @@ from archlab.bench import census
 from archlab.bench.locust import LOCUST_GRACE_SECONDS, LocustRun, locust_argv, locust_env
 from archlab.bench.plan import run_order
 from archlab.bench.progress import HistoryTail, live_line, progress_text
+from archlab.bench.restock import restock_level
 from archlab.errors import LabError
 from archlab.experiment import Experiment
 from archlab.metrics import Sampler, stack_roots
@@ -72,6 +73,7 @@ class Bench:
             "shape": e.shape, "host": None, "stack": None, "measured": None,
             "generator": None, "host_cpu": None, "census": None,
             "warmup_exit_code": None, "exit_code": None, "stock_min_available": None,
+            "restocked_to": None,
         }
         label = f"{arch} {repeat}/{e.repeats}"
         # Bearer tokens stay out of the results: they live as long as this repeat.
@@ -91,8 +93,15 @@ class Bench:
                                "environment": state.get("environment"),
                                "postgres": (state.get("database") or {}).get("server_version")}
             self.platform.reseed()
+            # A run that buys gets enough stock not to sell out (archlab.bench.restock);
+            # a browsing run keeps the seeded shelf stock.
+            level = restock_level(e)
+            if level is not None:
+                self.platform.restock(level)
+                record["restocked_to"] = level
+            restocked = f", every product restocked to {level}" if level is not None else ""
             self.echo(f"{label}: up in {info.startup_seconds:.1f} s at {info.base_url}, "
-                      "reseeded")
+                      f"reseeded{restocked}")
             if e.warmup_s > 0:
                 warmup = self._warm_up(arch, repeat, folder / "warmup", info, logins)
                 record["warmup_exit_code"] = warmup.process.returncode

@@ -88,5 +88,9 @@ class Platform(ABC):
         """Put every database of the running stack back to its seed data."""
 
     @abstractmethod
+    def restock(self, minimum: int) -> None:
+        """Raise every product's available stock in the running stack to at least `minimum`."""
+
+    @abstractmethod
     def wait_ready(self, timeout: float) -> None:
         """Return once every process is healthy; raise StackNotReady after `timeout` s."""

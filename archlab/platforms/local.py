@@ -46,6 +46,7 @@ from archlab.platforms.statefiles import read_json, write_json
 from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE
 from archlab.stacks import Stack, get_stack
 from plumbing import testhooks
+from shopdata import seed as shopdata_seed
 
 STATE_FILE = "state.json"
 TEST_HOOKS_FILE = "testhooks.json"
@@ -273,7 +274,8 @@ class LocalPlatform(Platform):
             # Saved before the schema runs, so `down` can drop a half-made database.
             state["database"] = db.to_state()
             state["databases"].append(
-                {"name": spec.name, "role": spec.role, "dsn": dsn, "seed": spec.seed})
+                {"name": spec.name, "role": spec.role, "dsn": dsn, "seed": spec.seed,
+                 "stock": spec.stock})
             self._save(state)
             self._apply_schema(dsn, spec.schema)
             if spec.seed:
@@ -491,6 +493,20 @@ class LocalPlatform(Platform):
         for database in state["databases"]:
             if database["seed"]:
                 self._seed(database["seed"], database["dsn"])
+
+    def restock(self, minimum: int) -> None:
+        """Raise every product's available stock to at least `minimum`, in each database
+        that holds the shop's stock table (one UPDATE each; sold and reserved stay)."""
+        if minimum < 0:
+            raise LabError(f"cannot restock to {minimum} units: give a number >= 0")
+        state = self._require_state()
+        for database in state["databases"]:
+            if database.get("stock"):
+                try:
+                    shopdata_seed.restock(database["dsn"], minimum)
+                except Exception as exc:
+                    raise LabError(f"restocking {database['name']} failed: "
+                                   f"{type(exc).__name__}: {exc}") from exc
 
     def _require_state(self) -> dict:
         state = read_json(self.state_file)

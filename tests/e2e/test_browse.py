@@ -58,7 +58,7 @@ def test_product_page_and_cart(arch, shop):
     shop.shot("product")
     assert shop.path == "/products/7"
     assert shop.text("#product-name") == product.name
-    assert shop.text("#stock") == "In stock: 9"
+    assert shop.text("#stock") == "Only 9 left"  # few enough to say so
     assert shop.text("#price-net") == f"{format_eur(product.price_cents)} excl. VAT"
     gross = totals(product.price_cents).total_cents
     assert shop.text("#price-gross") == f"{format_eur(gross)} incl. {VAT_PERCENT}% VAT"

@@ -16,7 +16,8 @@ from microservices.common.security import service_token_key
 from microservices.inventory import seed
 from microservices.inventory.app import create_app
 from plumbing import testhooks
-from shop.seed import INITIAL_STOCK, PRODUCT_COUNT
+from shop.seed import PRODUCT_COUNT, generate_products
+from tests import ports
 from tests.integration.servicekit import call as contract_call
 from tests.integration.servicekit import check_contract, service_headers, throwaway_cluster
 
@@ -35,7 +36,7 @@ RELEASE = "/internal/reservations/{order_id}/release"
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22400, "archlab_test_inv")
+    yield from throwaway_cluster(ports.CLUSTERS["inventory"], "archlab_test_inv")
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +69,19 @@ def execute(dsn: str, statement: str, params=()) -> list[tuple]:
         conn.close()
 
 
+# Every product's units in these tests: the same for all (the seed's differ), so the
+# expected figures read simply.
+S = 1000
+
+
 @pytest.fixture(autouse=True)
 def fresh(dsn):
-    """After each test: no reservations, stock back to the seed's (two statements: a full
-    reseed would cost a second per test)."""
-    yield
+    """Before each test: no reservations, every product at S units, all available (two
+    statements: a full reseed would cost a second per test)."""
     execute(dsn, "TRUNCATE reservation_lines, reservations")
     execute(dsn, "UPDATE stock SET initial = %s, available = %s, reserved = 0, sold = 0",
-            (INITIAL_STOCK, INITIAL_STOCK))
+            (S, S))
+    yield
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -158,9 +164,6 @@ def inconsistencies(dsn: str) -> list[str]:
 def moved(before: dict, after: dict) -> dict:
     """product id -> (before, after) for every product whose figures changed."""
     return {p: (before[p], after[p]) for p in before if before[p] != after[p]}
-
-
-S = INITIAL_STOCK
 
 
 # --- the saga's steps --------------------------------------------------------------------
@@ -436,7 +439,8 @@ def test_a_reseed_empties_the_reservations(client, dsn):
     seed.reseed(dsn)
     assert execute(dsn, "SELECT count(*) FROM reservations") == [(0,)]
     assert execute(dsn, "SELECT count(*) FROM reservation_lines") == [(0,)]
-    assert set(levels(dsn).values()) == {(S, S, 0, 0)}
+    assert levels(dsn) == {p.id: (p.initial_stock, p.initial_stock, 0, 0)
+                           for p in generate_products()}
     # The schema can be applied again over a database that has it.
     apply_sql(dsn, ROOT / "microservices" / "inventory" / "schema.sql")
 

@@ -17,6 +17,8 @@ from monolith.services import checkout, emails, invoicing, payments
 from monolith.worker import run_once, sweep_once
 from plumbing.db import Pool, PoolTimeout
 from shop.errors import PaymentUnavailable
+from shop.seed import generate_products
+from tests import ports
 from tests.unit.fakes import FakeCardProcessor
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,11 +27,12 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": 
         "holder": "Ada"}
 TODAY = datetime.date(2026, 11, 25)
 OFFLINE = invoicing.OfflineDevice("test device")
+SEEDED = {p.id: p.initial_stock for p in generate_products()}
 
 
 @pytest.fixture(scope="module")
 def dsn():
-    db = start_database(18900, namespace="archlab_test_monolith_data")
+    db = start_database(ports.CLUSTERS["monolith_data"], namespace="archlab_test_monolith_data")
     try:
         url = db.create_database("monolith_data", "monolith_data", "pw-monolith-data")
         apply_sql(url, project_root() / "monolith" / "data" / "schema.sql")
@@ -73,6 +76,13 @@ def test_search_matches_every_word_and_pages(pool):
     with UnitOfWork(pool, read_only=True) as uow:
         rows, total = uow.products.search("rack", None, 10, 0)
         assert len(rows) == 10 and total > 10
+        # Ranked: the category the word names first, then by id among equals.
+        assert {r.category for r in rows} == {"racks"}
+        everything, _ = uow.products.search("rack", None, 1000, 0)
+        assert len(everything) == total and everything[0].category == "racks"
+        assert everything[-1].category != "racks"
+        assert uow.products.search("rack", None, 10, 10)[0] == everything[10:20]
+        assert [r.id for r in uow.products.search(None, "racks", 3, 0)[0]] == [1, 9, 17]
         _, narrower = uow.products.search("rack enclosed", None, 10, 0)
         assert 0 < narrower < total
         rows, total = uow.products.search(None, "ups", 200, 120)
@@ -84,7 +94,7 @@ def test_leaving_without_commit_rolls_back(pool):
     with UnitOfWork(pool) as uow:
         assert uow.products.sell(1, 5)
     with UnitOfWork(pool, read_only=True) as uow:
-        assert uow.products.get_with_stock(1)[1] == 1_000_000
+        assert uow.products.get_with_stock(1)[1] == SEEDED[1]
 
 
 def test_the_database_refuses_negative_stock(pool):
@@ -112,7 +122,7 @@ def test_checkout_commits_everything_together(pool):
         order = uow.orders.get(order_id, 1)
         assert order.status == "PAID" and len(order.lines) == 2
         assert uow.orders.get(order_id, 2) is None
-        assert uow.products.get_with_stock(7)[1] == 1_000_000 - 3
+        assert uow.products.get_with_stock(7)[1] == SEEDED[7] - 3
         figures = uow.audit.figures()
         references = uow.audit.payment_references()
     assert figures["payments"] == {"captured": 1, "captured_total_cents": order.total_cents,

@@ -31,8 +31,9 @@ from microservices.payments import app as payments_app
 from microservices.payments import seed as payments_seed
 from monolith.data import seed as monolith_seed
 from monolith.web.app import create_app as create_monolith
-from shop.seed import INITIAL_STOCK, LOADTEST_PASSWORD, PRODUCT_COUNT
+from shop.seed import LOADTEST_PASSWORD, PRODUCT_COUNT, generate_products
 from shop.tokens import issue_token, verify_token
+from tests import ports
 from tests.integration.servicekit import INTERNAL_SPEC, throwaway_cluster
 from tests.integration.servicekit import call as contract_call
 from tests.integration.servicekit import service_headers as service_token_header
@@ -57,7 +58,7 @@ SERVICES = {
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22300, "archlab_test_ms")
+    yield from throwaway_cluster(ports.CLUSTERS["ms_services"], "archlab_test_ms")
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,15 @@ def monolith(dsns):
     return create_monolith(config(dsns["monolith"]) | {"ADMIN_TOKEN": ADMIN_TOKEN}).test_client()
 
 
+SEEDED_STOCK = {p.id: p.initial_stock for p in generate_products()}
+# Each product's seeded units back, from two arrays (product ids, units).
+SEED_STOCK_FROM = (" FROM unnest(%s::int[], %s::int[]) AS seed (id, units)"
+                   " WHERE product_id = seed.id")
 RESTOCK = {
-    "inventory": "UPDATE stock SET initial = %s, available = %s, reserved = 0, sold = 0",
-    "monolith": "UPDATE stock SET initial = %s, available = %s, sold = 0",
+    "inventory": "UPDATE stock SET initial = seed.units, available = seed.units, reserved = 0,"
+                 " sold = 0" + SEED_STOCK_FROM,
+    "monolith": "UPDATE stock SET initial = seed.units, available = seed.units, sold = 0"
+                + SEED_STOCK_FROM,
 }
 
 
@@ -107,7 +114,7 @@ def fresh_stock(dsns):
         conn = psycopg2.connect(dsns[name])
         try:
             with conn, conn.cursor() as cur:
-                cur.execute(statement, (INITIAL_STOCK, INITIAL_STOCK))
+                cur.execute(statement, (list(SEEDED_STOCK), list(SEEDED_STOCK.values())))
         finally:
             conn.close()
 
@@ -136,7 +143,7 @@ def test_probes(services, name):
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_not_ready_without_its_database(name):
-    dead = make_dsn("nobody", "pw", "127.0.0.1", 22399, "nothing")
+    dead = make_dsn("nobody", "pw", "127.0.0.1", ports.CLUSTERS["nothing_listens"], "nothing")
     client = SERVICES[name][0].create_app(config(dead)).test_client()
     resp = call(client, "GET", "/readyz")
     assert (resp.status_code, resp.json) == (503, {"status": "unavailable", "service": name})
@@ -354,8 +361,8 @@ def inventory(services, method, template, json=None, **params):
 
 def test_stock_of_one_product(services):
     resp = inventory(services, "GET", "/internal/stock/{product_id}", product_id=1)
-    assert resp.json == {"product_id": 1, "initial": INITIAL_STOCK, "available": INITIAL_STOCK,
-                         "reserved": 0, "sold": 0}
+    assert resp.json == {"product_id": 1, "initial": SEEDED_STOCK[1],
+                         "available": SEEDED_STOCK[1], "reserved": 0, "sold": 0}
     resp = inventory(services, "GET", "/internal/stock/{product_id}", product_id=5000)
     assert (resp.status_code, resp.json["error"]) == (404, "not_found")
 

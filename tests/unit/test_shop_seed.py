@@ -6,8 +6,10 @@ from shop.passwords import check_password
 from shop.seed import (
     CUSTOMER_COUNT,
     LOADTEST_PASSWORD,
+    LOW_STOCK_UNITS,
     PRODUCT_COUNT,
     SEED,
+    STOCK_UNITS,
     generate_customers,
     generate_products,
 )
@@ -38,7 +40,7 @@ def test_first_product_is_pinned():
         category="racks",
         description=PRODUCTS[0].description,
         price_cents=72799,
-        initial_stock=1_000_000,
+        initial_stock=64,
     )
 
 
@@ -61,10 +63,27 @@ def test_skus_are_unique_and_well_formed():
     assert all(re.fullmatch(r"[A-Z]{3}-\d{5}", p.sku) for p in PRODUCTS)
 
 
-def test_products_have_text_and_stock():
+def test_products_have_text():
     for product in PRODUCTS:
         assert product.name and product.description.endswith(".")
-        assert product.initial_stock == 1_000_000
+
+
+def test_stock_is_a_shelf_of_tens_to_hundreds_with_a_few_nearly_gone():
+    stock = [p.initial_stock for p in PRODUCTS]
+    low = [units for units in stock if units < STOCK_UNITS[0]]
+    assert STOCK_UNITS == (20, 400) and LOW_STOCK_UNITS == (1, 9)
+    assert all(LOW_STOCK_UNITS[0] <= units <= STOCK_UNITS[1] for units in stock)
+    assert all(units <= LOW_STOCK_UNITS[1] for units in low)
+    # A few, not none and not many; and the rest spread over the range, not one figure.
+    assert 5 <= len(low) <= 40
+    assert len(set(stock)) > 300 and max(stock) > 350 and min(s for s in stock if s >= 20) < 30
+
+
+def test_stock_is_deterministic_and_apart_from_names_and_prices():
+    # The stock has a random stream of its own: the same on every call, and the names
+    # and prices are the ones pinned above whatever the stock rule draws.
+    assert [p.initial_stock for p in generate_products()] == [p.initial_stock for p in PRODUCTS]
+    assert [p.initial_stock for p in PRODUCTS[:8]] == [64, 128, 287, 186, 43, 249, 210, 105]
 
 
 def test_prices_are_realistic_integer_cents():

@@ -28,9 +28,12 @@ def register(bp: Blueprint, backend: ShopBackend) -> None:
                                    categories=categories, result=None,
                                    error=explain(exc)), exc.status
         pages = max(1, -(-result["total"] // PER_PAGE))
+        # A page number beyond the last page of a non-empty list (an old link, a typed
+        # URL): said as such, with the way back, rather than as "No products found".
+        past_the_end = bool(result["total"]) and not result["items"] and page > pages
         return render_template("catalogue.html", q=q, category=category,
                                categories=categories, result=result, page=page,
-                               pages=pages, error=None)
+                               pages=pages, past_the_end=past_the_end, error=None)
 
     @bp.get("/products/<int:product_id>")
     def product(product_id: int):
