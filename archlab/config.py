@@ -149,15 +149,33 @@ class Ports:
         )
 
 
-def state_dir(base: int) -> Path:
-    """The folder of the stack at this port base: <root>/.archlab/<base>/.
-
-    ARCHLAB_STATE_DIR replaces <root>/.archlab; stacks stay keyed by their base so
-    two of them never share a folder.
-    """
+def state_root() -> Path:
+    """The folder that holds every stack's state folder: <root>/.archlab, or
+    ARCHLAB_STATE_DIR."""
     override = os.environ.get("ARCHLAB_STATE_DIR")
-    parent = Path(override).resolve() if override else project_root() / ".archlab"
-    return parent / str(base)
+    return Path(override).resolve() if override else project_root() / ".archlab"
+
+
+def state_dir(base: int) -> Path:
+    """The folder of the stack at this port base while it runs: <state root>/<base>/.
+
+    Stacks are keyed by their base so two of them never share a folder; `down` removes
+    the folder, so one left behind belongs to a running stack or to one that died.
+    """
+    return state_root() / str(base)
+
+
+def logs_dir(base: int) -> Path:
+    """The logs of the last stack at this port base: <state root>/logs/<base>/. Kept
+    after `down`, replaced by the next `up` at the same base."""
+    return state_root() / "logs" / str(base)
+
+
+def command_at(base: int, command: str) -> str:
+    """The `archlab` command line that reaches the stack at `base`: the port base is
+    spelled out unless it is the default."""
+    prefix = "" if base == DEFAULT_PORT_BASE else f"ARCHLAB_PORT_BASE={base} "
+    return f"{prefix}archlab {command}"
 
 
 def available_cpus() -> list[int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from archlab import budget as budgets
-from archlab import report
+from archlab import config, report
 from archlab.bench.locust import locust_argv, locust_env, locust_wait
 from archlab.bench.plan import UNPINNED_NOTE, manifest, newest_calibration, run_order
 from archlab.bench.progress import HistoryTail, progress_text
@@ -51,11 +51,12 @@ def build_report(run_dir: Path, echo: Callable[[str], None]) -> None:
 def refuse_if_busy(platform: LocalPlatform) -> None:
     """Refuse to start when a stack already runs at the port base: the bench starts and
     stops its own stacks, and never one it did not start."""
-    if platform.running():
+    if platform.condition() in ("running", "starting"):
+        base = platform.ports.base
         raise StackAlreadyRunning(
-            f"a stack already runs at port base {platform.ports.base}; the bench starts "
-            "and stops its own. Stop that one with `archlab down`, or run the bench "
-            "beside it with ARCHLAB_PORT_BASE=<another base>.")
+            f"a stack already runs at port base {base}; the bench starts and stops its "
+            f"own. Stop that one with `{config.command_at(base, 'down')}`, or run the "
+            f"bench beside it with ARCHLAB_PORT_BASE=<another base>, e.g. {base + 1000}.")
 
 
 def run(experiment: Experiment, *, port_base: int | None = None,

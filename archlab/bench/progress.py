@@ -35,6 +35,7 @@ class HistoryTail:
         self.path = path
         self.offset = 0
         self.header: list[str] | None = None
+        self.first: dict[str, str] | None = None
         self.rows: list[dict[str, str]] = []
 
     def read(self) -> "HistoryTail":
@@ -53,7 +54,9 @@ class HistoryTail:
             if self.header is None:
                 self.header = fields
             elif len(fields) == len(self.header) and fields[3] == "Aggregated":
-                self.rows = [*self.rows[-1:], dict(zip(self.header, fields, strict=True))]
+                row = dict(zip(self.header, fields, strict=True))
+                self.first = self.first or row
+                self.rows = [*self.rows[-1:], row]
         return self
 
     def rate(self) -> float:
@@ -61,25 +64,37 @@ class HistoryTail:
         its averaging window)."""
         if len(self.rows) < 2:
             return 0.0
-        before, last = self.rows
-        seconds = float(last["Timestamp"]) - float(before["Timestamp"])
-        done = int(last["Total Request Count"]) - int(before["Total Request Count"])
-        return done / seconds if seconds > 0 else 0.0
+        return _rate(*self.rows)
+
+    def mean_rate(self) -> float:
+        """Requests per second from the first row to the last: the mean so far, as the
+        summary averages each repeat (over its whole measured window)."""
+        if self.first is None or not self.rows or self.rows[-1] is self.first:
+            return 0.0
+        return _rate(self.first, self.rows[-1])
 
     @property
     def latest(self) -> dict[str, str]:
         return self.rows[-1] if self.rows else {}
 
 
+def _rate(before: dict[str, str], last: dict[str, str]) -> float:
+    seconds = float(last["Timestamp"]) - float(before["Timestamp"])
+    done = int(last["Total Request Count"]) - int(before["Total Request Count"])
+    return done / seconds if seconds > 0 else 0.0
+
+
 def progress_text(phase: str, arch: str, repeat: int, repeats: int, elapsed: float,
                   total: float, history: HistoryTail, generator_cpu: float | None) -> str:
-    """The progress line: phase, arch, repeat i/N, elapsed/total, req/s, p95, errors."""
+    """The progress line: phase, arch, repeat i/N, elapsed/total, req/s (the mean so far,
+    which the summary's figure for the repeat is, and the last second's), p95, errors."""
     row = history.latest
     p95 = row.get("95%", "N/A")
     p95 = f"{p95} ms" if p95 not in ("N/A", "", "0") else "-"
     errors = row.get("Total Failure Count", "0")
     text = (f"{phase:<7} {arch:<13} {repeat}/{repeats} {min(elapsed, total):3.0f}/{total:.0f} s "
-            f"{history.rate():5.0f} req/s  p95 {p95:>7}  errors {errors}")
+            f"{history.mean_rate():5.0f} req/s mean ({history.rate():.0f} last s)  "
+            f"p95 {p95:>7}  errors {errors}")
     if generator_cpu is not None:
         text += f"  gen {generator_cpu:.0f}%"
     return text

@@ -1,14 +1,40 @@
-"""`archlab down`: stop the stack and prove nothing is left."""
+"""`archlab down`: stop the stack and prove nothing is left; clear what dead stacks left."""
 
 import click
 
+from archlab import config
+from archlab.commands import otherstacks
 from archlab.platforms.base import DownReport
-from archlab.platforms.local import LocalPlatform
+from archlab.platforms.local import LocalPlatform, stacks_of_checkout
 
 
 def run(*, port_base: int | None = None, echo=click.echo) -> DownReport:
-    """Stop the stack at this port base; reports processes that had escaped the supervisor."""
+    """Stop the stack at this port base and clear the state of dead stacks at any base;
+    with nothing at this base, name the stacks that run at others."""
     platform = LocalPlatform(port_base)
+    report = stop(platform, echo)
+    clear_dead(echo)
+    if not report.was_running:
+        others = otherstacks.lines(platform.ports.base)
+        for line in others:
+            echo(line)
+        if others:
+            echo("`archlab down --all` stops every stack of this checkout.")
+    return report
+
+
+def run_all(echo=click.echo) -> list[DownReport]:
+    """Stop every stack of this checkout, at every port base, and clear dead ones."""
+    reports = [stop(platform, echo) for platform, _, condition in stacks_of_checkout()
+               if condition in ("running", "starting")]
+    clear_dead(echo)
+    if not reports:
+        echo("no stack of this checkout is running")
+    return reports
+
+
+def stop(platform: LocalPlatform, echo) -> DownReport:
+    """Take one stack down and say what happened."""
     report = platform.down()
     if not report.was_running:
         echo(f"nothing is running at port base {platform.ports.base}")
@@ -18,16 +44,38 @@ def run(*, port_base: int | None = None, echo=click.echo) -> DownReport:
              "that outlived the supervisor:")
         for line in report.leftovers:
             echo(f"  {line}")
-    echo(f"{report.arch} is down (run {report.run_id}); no process of it is left. "
-         f"Logs kept in {report.logs_dir}")
+    echo(f"{report.arch} at port base {platform.ports.base} is down (run {report.run_id}); "
+         f"no process of it is left. Logs kept in {report.logs_dir}")
     return report
 
 
+def clear_dead(echo) -> None:
+    """Take down what stacks that died left (a database, stray processes) and remove their
+    state folders; their logs stay in the logs folder."""
+    for platform, state, condition in stacks_of_checkout():
+        if condition not in ("dead", "leftover"):
+            continue
+        report = platform.down()
+        what = f"the {state['arch']} stack" if state else "a stack"
+        echo(f"cleared the state of {what} at port base {platform.ports.base}, which no longer "
+             f"ran (logs in {config.logs_dir(platform.ports.base)})")
+        if report.leftovers:
+            echo(f"  and killed {len(report.leftovers)} process(es) it had left")
+
+
 @click.command("down", short_help="Stop the stack and check nothing is left.")
-def command() -> None:
+@click.option("--all", "all_stacks", is_flag=True,
+              help="Stop every stack of this checkout, whatever its port base.")
+def command(all_stacks: bool) -> None:
     """Stop the running stack, its PostgreSQL included, and check that nothing is left.
 
     Every process the stack started carries its run id in its environment; any
-    that survived are killed and listed. Logs are kept. Harmless when nothing runs.
+    that survived are killed and listed. Logs are kept in .archlab/logs/<port base>/.
+    The state of stacks that died (after a reboot, say) is cleared at any base. With
+    nothing running at this port base, names the stacks that run at other bases;
+    harmless (exit 0) when nothing runs at all.
     """
-    run()
+    if all_stacks:
+        run_all()
+    else:
+        run()

@@ -6,6 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archlab import config
+from archlab.commands import otherstacks
 from archlab.errors import NoStackRunning
 from archlab.platforms.base import StackStatus
 from archlab.platforms.local import LocalPlatform
@@ -22,7 +24,9 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
     try:
         status = platform.status()
     except NoStackRunning as exc:
-        console.print(str(exc), soft_wrap=True)
+        console.print(str(exc), soft_wrap=True, highlight=False)
+        for line in otherstacks.lines(platform.ports.base):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         return None
     console.print(f"{status.arch} at {status.base_url} (run {status.run_id})", soft_wrap=True)
     table = Table()
@@ -36,6 +40,9 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
     console.print(table)
     supervisor = "running" if status.supervisor_alive else "[red]gone[/]"
     console.print(f"supervisor: pid {status.supervisor_pid} ({supervisor})", soft_wrap=True)
+    if not status.supervisor_alive:
+        console.print(f"This stack died; `{config.command_at(platform.ports.base, 'down')}` "
+                      "clears what it left.", soft_wrap=True, highlight=False, markup=False)
     console.print(f"database:   {status.database}", soft_wrap=True)
     console.print(f"state:      {status.state_dir}", soft_wrap=True)
     return status
@@ -47,7 +54,7 @@ def command() -> None:
 
     Health is a GET of the process's health URL (1 s timeout). Exits with 0 when
     everything is healthy, 1 when something is not, 3 when no stack runs at this
-    port base.
+    port base (then the stacks at other port bases of this checkout are listed).
     """
     status = run()
     if status is None:

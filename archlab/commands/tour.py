@@ -77,6 +77,7 @@ def run(arch: str = "monolith", port_base: int | None = None, echo=click.echo) -
         raise LabError(f"{arch} cannot serve {', '.join(sorted(missing))} yet; "
                        "try `archlab tour monolith`")
     platform = LocalPlatform(port_base)
+    platform.check_free(arch)  # refuse before announcing anything
     echo(f"starting {arch} at port base {platform.ports.base} ...")
     info = platform.up(arch)
     echo(f"{arch} is up at {info.base_url} (ready in {info.startup_seconds:.1f} s)")

@@ -5,6 +5,7 @@ import time
 
 import click
 
+from archlab import config
 from archlab.commands import down
 from archlab.platforms.base import StackInfo
 from archlab.platforms.local import LocalPlatform
@@ -19,6 +20,7 @@ def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
         echo=click.echo) -> StackInfo:
     """Start `arch` and report it; with `foreground`, stay until Ctrl-C, then take it down."""
     platform = LocalPlatform(port_base)
+    platform.check_free(arch)  # refuse before announcing anything
     echo(f"starting {arch} at port base {platform.ports.base} ...")
     info = platform.up(arch)
     echo(f"{info.arch} is up (ready in {info.startup_seconds:.1f} s)")
@@ -26,10 +28,12 @@ def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
         echo(f"  {name:<16} {url}")
     echo(f"  {'admin token':<16} {info.admin_token}")
     echo(f"  {'database':<16} {info.database}")
-    echo(f"  {'state folder':<16} {info.state_dir}  (logs in {info.state_dir / 'logs'})")
+    echo(f"  {'state folder':<16} {info.state_dir}  (logs in {platform.logs_dir})")
     echo(f"  {'run id':<16} {info.run_id}")
     if not foreground:
-        echo("Stop it with `archlab down`.")
+        base = platform.ports.base
+        echo(f"See it with `{config.command_at(base, 'status')}`; "
+             f"stop it with `{config.command_at(base, 'down')}`.")
         return info
     echo("Press Ctrl-C to stop it.")
     try:

@@ -155,7 +155,7 @@ class LocalPlatform(Platform):
         base = port_base if port_base is not None else config.port_base()
         self.ports = config.Ports.from_base(base)
         self.state_dir = config.state_dir(base)
-        self.logs_dir = self.state_dir / "logs"
+        self.logs_dir = config.logs_dir(base)
         self.state_file = self.state_dir / STATE_FILE
 
     # -- up ---------------------------------------------------------------
@@ -173,8 +173,7 @@ class LocalPlatform(Platform):
         if isinstance(stack, str):
             stack = get_stack(stack, self.ports)
         settings = config.stack_settings(settings)
-        self._refuse_if_running()
-        self._check_ports(stack)
+        self.check_free(stack)
         state = self._fresh_state(stack)
         state["settings"] = settings
         state["test_hooks"] = str(self.state_dir / TEST_HOOKS_FILE) if test_hooks else None
@@ -193,20 +192,25 @@ class LocalPlatform(Platform):
         self._save(state)
         return self._info(state)
 
-    def _refuse_if_running(self) -> None:
-        """Refuse a second stack at this base; clear what a dead one left (after a reboot,
-        say), so the user need not run `down` first."""
+    def check_free(self, stack: str | Stack) -> None:
+        """Refuse before anything starts: a stack that runs (or is starting) at this base,
+        or a port of the block in use. What a dead stack left (after a reboot, say) is
+        cleared, so the user need not run `down` first."""
+        if isinstance(stack, str):
+            stack = get_stack(stack, self.ports)
         state = read_json(self.state_file)
-        if state is None:
-            return
-        if not self._supervisor_alive(state):
+        condition = self.condition(state)
+        if condition in ("dead", "leftover"):
             self.down()
-            return
-        raise StackAlreadyRunning(
-            f"a {state['arch']} stack already runs at port base {self.ports.base} (run "
-            f"{state['run_id']}, since {state['started_at']}). `archlab down` stops it; "
-            "ARCHLAB_PORT_BASE=<another base> runs a second stack beside it."
-        )
+        elif condition in ("running", "starting"):
+            verb = "runs" if condition == "running" else "is starting"
+            raise StackAlreadyRunning(
+                f"a {state['arch']} stack already {verb} at port base {self.ports.base} "
+                f"(run {state['run_id']}, since {state['started_at']}). "
+                f"`{config.command_at(self.ports.base, 'down')}` stops it; "
+                "ARCHLAB_PORT_BASE=<another base> runs a second stack beside it."
+            )
+        self._check_ports(stack)
 
     def _check_ports(self, stack: Stack) -> None:
         wanted = {p.port: p.name for p in stack.processes if p.port is not None}
@@ -224,6 +228,7 @@ class LocalPlatform(Platform):
         """Prepare the state folder (last run's logs go) and record the new run in it."""
         shutil.rmtree(self.logs_dir, ignore_errors=True)
         self.logs_dir.mkdir(parents=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         cores = config.cores_given()
         workers, threads = config.web_sizing(cores)
         ports = dataclasses.asdict(self.ports)
@@ -248,6 +253,8 @@ class LocalPlatform(Platform):
             "environment": None,
             "pids": {},
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # Until the supervisor runs, this process is what shows the stack is starting.
+            "starter_pid": os.getpid(),
             "startup_seconds": None,
         }
         self._save(state)
@@ -414,16 +421,25 @@ class LocalPlatform(Platform):
         still carries the run id; keeps only the logs."""
         state = read_json(self.state_file)
         if state is None:
+            self._remove_state_dir()
             return DownReport(was_running=False)
         run_id = state["run_id"]
         self._stop_supervisor(state)
         if state["database"]:
             database_from_state(state["database"]).stop(keep_log=self.logs_dir / "postgres.log")
         leftovers = self._kill_run(run_id)
-        for name in (STATE_FILE, SPEC_FILE, STATUS_FILE, TEST_HOOKS_FILE):
-            (self.state_dir / name).unlink(missing_ok=True)
+        self._remove_state_dir()
         return DownReport(was_running=True, arch=state["arch"], run_id=run_id,
                           leftovers=leftovers, logs_dir=self.logs_dir)
+
+    def _remove_state_dir(self) -> None:
+        """Remove the state folder; logs written there by an older archlab move to where
+        logs live now, unless newer ones are there."""
+        old_logs = self.state_dir / "logs"
+        if old_logs.is_dir() and not self.logs_dir.exists():
+            self.logs_dir.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(old_logs, self.logs_dir)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _stop_supervisor(self, state: dict) -> None:
         pid = state["pids"].get("supervisor")
@@ -458,6 +474,23 @@ class LocalPlatform(Platform):
         """Whether a stack's supervisor runs at this port base."""
         state = read_json(self.state_file)
         return state is not None and self._supervisor_alive(state)
+
+    def condition(self, state: dict | None = None) -> str:
+        """What is at this base: "none" (no state folder), "running" (its supervisor
+        lives), "starting" (`up` is still at work), "dead" (a stack whose supervisor is
+        gone) or "leftover" (a state folder without a stack)."""
+        if not self.state_dir.exists():
+            return "none"
+        state = state if state is not None else read_json(self.state_file)
+        if state is None:
+            return "leftover"
+        if self._supervisor_alive(state):
+            return "running"
+        starter = state.get("starter_pid")
+        if (state["pids"].get("supervisor") is None and starter is not None
+                and processes.is_running(starter)):
+            return "starting"
+        return "dead"
 
     @staticmethod
     def _supervisor_alive(state: dict) -> bool:
@@ -519,3 +552,17 @@ class LocalPlatform(Platform):
 
     def _save(self, state: dict) -> None:
         write_json(self.state_file, state)
+
+
+def stacks_of_checkout() -> list[tuple[LocalPlatform, dict | None, str]]:
+    """Every stack this checkout's state root holds, by port base: (platform, its state or
+    None, its condition). Test stacks show up too; they share the state root."""
+    root = config.state_root()
+    bases = sorted(int(d.name) for d in root.iterdir() if d.is_dir() and d.name.isdigit()) \
+        if root.is_dir() else []
+    found = []
+    for base in bases:
+        platform = LocalPlatform(base)
+        state = read_json(platform.state_file)
+        found.append((platform, state, platform.condition(state)))
+    return found

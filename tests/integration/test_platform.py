@@ -1,7 +1,7 @@
 """The local platform end to end: up, status, crash restarts, reseed, down, and the CLI.
 
-Stacks here run at port base 18400, clear of a developer's stack (8000) and of the
-test session's stacks (tests/conftest.py: 18000, 19000).
+Stacks here run at a port base of their own (tests/ports.py), clear of a developer's
+stack (8000) and of the test session's stacks.
 """
 
 import os
@@ -17,11 +17,12 @@ import requests
 from archlab.commands import down as down_command
 from archlab.config import STACK_SETTINGS
 from archlab.errors import StackAlreadyRunning, StackNotReady
-from archlab.platforms.local import LocalPlatform
+from archlab.platforms.local import LocalPlatform, stacks_of_checkout
 from archlab.platforms.statefiles import read_json
 from archlab.stacks import ProcessSpec, Stack
+from tests import ports
 
-PORT_BASE = 18400
+PORT_BASE = ports.PLATFORM
 
 
 def processes_of_base(base: int) -> list[str]:
@@ -56,8 +57,15 @@ def platform():
 
 
 @pytest.fixture(scope="module")
-def monolith(platform):
-    return platform.up("monolith")
+def started(platform):
+    """`archlab up monolith` as a user runs it, at this module's port base."""
+    return archlab("up", "monolith", timeout=180)
+
+
+@pytest.fixture(scope="module")
+def monolith(platform, started):
+    assert started.returncode == 0, started.stderr
+    return platform.info()
 
 
 @pytest.fixture
@@ -94,9 +102,25 @@ def test_up_serves_the_shop_and_status_is_healthy(platform, monolith):
 
 @pytest.mark.timeout(30)
 def test_a_second_up_at_the_same_base_is_refused(platform, monolith):
-    with pytest.raises(StackAlreadyRunning, match="already runs at port base 18400"):
+    with pytest.raises(StackAlreadyRunning, match=f"already runs at port base {PORT_BASE}"):
         platform.up("monolith")
     assert platform.status().healthy
+
+
+@pytest.mark.timeout(60)
+def test_up_ends_with_the_commands_that_reach_this_stack(started):
+    closing = started.stdout.strip().splitlines()[-1]
+    assert closing == (f"See it with `ARCHLAB_PORT_BASE={PORT_BASE} archlab status`; "
+                       f"stop it with `ARCHLAB_PORT_BASE={PORT_BASE} archlab down`.")
+
+
+@pytest.mark.timeout(60)
+def test_a_second_up_refuses_before_it_announces_anything(monolith):
+    second = archlab("up", "monolith")
+    assert second.returncode == 2
+    assert second.stdout == ""  # no "starting monolith ..." first
+    assert f"a monolith stack already runs at port base {PORT_BASE}" in second.stderr
+    assert f"`ARCHLAB_PORT_BASE={PORT_BASE} archlab down` stops it" in second.stderr
 
 
 @pytest.mark.timeout(30)
@@ -141,7 +165,7 @@ def test_down_leaves_no_process_and_no_postmaster(platform, monolith):
     assert not psutil.pid_exists(postmaster) or \
         psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
     assert not os.path.exists(cluster)
-    assert sorted(p.name for p in platform.state_dir.iterdir()) == ["logs"]
+    assert not platform.state_dir.exists()  # the state goes, the logs stay
     assert (platform.logs_dir / "monolith.log").exists()
     assert not platform.down().was_running
 
@@ -202,13 +226,70 @@ def test_down_with_nothing_running_says_so(idle_platform):
     said = []
     report = down_command.run(port_base=PORT_BASE, echo=said.append)
     assert not report.was_running
-    assert said == [f"nothing is running at port base {PORT_BASE}"]
+    assert said[0] == f"nothing is running at port base {PORT_BASE}"
 
 
-def archlab(*args: str) -> subprocess.CompletedProcess:
+def archlab(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     env = {**os.environ, "ARCHLAB_PORT_BASE": str(PORT_BASE)}
     return subprocess.run([sys.executable, "-m", "archlab", *args], env=env,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=timeout)
+
+
+SLEEPY = Stack("sleepy", databases=[], entrypoint="sleeper", processes=[
+    ProcessSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(300)"])])
+
+
+@pytest.fixture
+def own_state_root(idle_platform, tmp_path, monkeypatch):
+    """A state root of this test's own (ARCHLAB_STATE_DIR, which the CLI inherits), so
+    the stacks it lists are only the ones the test starts."""
+    monkeypatch.setenv("ARCHLAB_STATE_DIR", str(tmp_path / "state"))
+    yield tmp_path / "state"
+    for platform, _, _ in stacks_of_checkout():
+        platform.down()
+
+
+@pytest.mark.timeout(120)
+def test_status_and_down_name_the_stacks_at_other_bases_and_down_all_stops_them(
+        own_state_root):
+    other = LocalPlatform(PORT_BASE + 10)
+    other.up(SLEEPY)
+    reach = f"`ARCHLAB_PORT_BASE={PORT_BASE + 10} archlab down`"
+
+    status = archlab("status")
+    assert status.returncode == 3
+    assert f"no stack is running at port base {PORT_BASE}" in status.stdout
+    assert f"{PORT_BASE + 10}  sleepy" in status.stdout and reach in status.stdout
+
+    down = archlab("down")
+    assert down.returncode == 0
+    assert down.stdout.startswith(f"nothing is running at port base {PORT_BASE}\n")
+    assert reach in down.stdout and "`archlab down --all`" in down.stdout
+    assert other.running()
+
+    everything = archlab("down", "--all")
+    assert everything.returncode == 0, everything.stderr
+    assert f"sleepy at port base {PORT_BASE + 10} is down" in everything.stdout
+    assert not other.running() and not other.state_dir.exists()
+    assert (other.logs_dir / "sleeper.log").exists()
+    assert processes_of_base(PORT_BASE + 10) == []
+    assert archlab("down", "--all").stdout == "no stack of this checkout is running\n"
+
+
+@pytest.mark.timeout(120)
+def test_down_clears_the_state_of_a_stack_that_died(own_state_root):
+    dead = LocalPlatform(PORT_BASE + 20)
+    dead.up(SLEEPY)
+    os.kill(dead.status().supervisor_pid, signal.SIGKILL)
+    wait_for(lambda: not dead.running(), 5, "the supervisor to die")
+
+    down = archlab("down")
+
+    assert down.returncode == 0
+    assert (f"cleared the state of the sleepy stack at port base {PORT_BASE + 20}, which "
+            "no longer ran") in down.stdout
+    assert not dead.state_dir.exists() and (dead.logs_dir / "sleeper.log").exists()
+    assert processes_of_base(PORT_BASE + 20) == []  # its orphaned sleeper too
 
 
 @pytest.mark.timeout(60)
@@ -219,7 +300,13 @@ def test_the_cli_explains_instead_of_tracing_back(idle_platform):
 
     reseed = archlab("seed", "--reset")
     assert reseed.returncode == 2
-    assert "no stack is running at port base 18400" in reseed.stderr
+    assert f"no stack is running at port base {PORT_BASE}" in reseed.stderr
     assert "Traceback" not in reseed.stderr
 
     assert archlab("status").returncode == 3
+
+    unconfirmed = archlab("seed")
+    assert unconfirmed.returncode == 2
+    assert "Missing option" not in unconfirmed.stderr
+    assert "every table is emptied" in unconfirmed.stderr
+    assert f"`ARCHLAB_PORT_BASE={PORT_BASE} archlab seed --reset`" in unconfirmed.stderr

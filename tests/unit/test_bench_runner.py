@@ -82,8 +82,10 @@ def test_the_history_tail_reads_whole_lines_and_rates_the_last_second(tmp_path):
         f.write("gated,0.0,0.0,50,60,70,75,80,95,100,110,120,130,140,520,3,50,55.0,3,140,500\n")
     tail.read()
     assert tail.rate() == 270.0
+    assert tail.mean_rate() == 260.0  # (520 - 0) requests over the 2 s since the first row
     text = bench.progress_text("measure", "monolith", 1, 3, 2.0, 5, tail, 21.0)
-    assert "270 req/s" in text and "p95   95 ms" in text and "errors 3" in text
+    assert "260 req/s mean (270 last s)" in text
+    assert "p95   95 ms" in text and "errors 3" in text
     assert "1/3" in text and "gen 21%" in text
 
 
@@ -115,6 +117,9 @@ class RefusingPlatform:
 
     def running(self) -> bool:
         return True
+
+    def condition(self) -> str:
+        return "running"
 
     def up(self, arch, settings=None):
         raise StackAlreadyRunning("a monolith stack already runs at port base 8000")
