@@ -26,12 +26,10 @@ from archlab.platforms.local import TEST_HOOKS_FILE, LocalPlatform
 from archlab.stacks import CAPABILITIES
 from plumbing import testhooks
 from shop.seed import LOADTEST_PASSWORD
+from tests import ports
 
 ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABILITIES))
                  .split(",") if a]
-# Tests run their stacks on their own port block, so a stack a developer has up at the
-# default base 8000 is never touched.
-TEST_PORT_BASE = int(os.environ.get("ARCHLAB_TEST_PORT_BASE", "18000"))
 
 # Recovery takes over an unfinished order after this long in the test stacks: longer
 # than any checkout takes under the suite's own load, short enough to wait for. The
@@ -40,9 +38,8 @@ TEST_SETTINGS = {"ORDERS_SAGA_DEADLINE_SECONDS": "8", "CARD_PROCESSOR_LATE_SECON
                  "CARD_PROCESSOR_TIMEOUT_SECONDS": "2"}
 SETTLE_TIMEOUT_SECONDS = 60
 # Stacks started with other settings, for the tests of what a setting changes (a fault
-# given at start-up), on port blocks 12000 above the main test stacks.
+# given at start-up), on port blocks of their own (tests/ports.py).
 VARIANTS = {"": {}, "printer-offline": {"INVOICE_PRINTER": "offline"}}
-VARIANT_PORT_OFFSET = 12000
 
 APPROVED_CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035,
                  "cvc": "123", "holder": "Ada Lovelace"}
@@ -169,24 +166,12 @@ class _Stacks:
         """The stack of architecture `name`, or of one of its VARIANTS (started with other
         stack settings, on a port block of its own)."""
         if (name, variant) not in self.running:
-            base = TEST_PORT_BASE + 1000 * list(CAPABILITIES).index(name)
-            platform = self._free_platform(base + (VARIANT_PORT_OFFSET if variant else 0))
+            platform = ports.free_platform(ports.stack_base(name, bool(variant)))
             info = platform.up(name, settings=TEST_SETTINGS | VARIANTS[variant],
                                test_hooks=True)
             self.running[(name, variant)] = Architecture(name, info.base_url, info.admin_token,
                                                          CAPABILITIES[name], platform)
         return self.running[(name, variant)]
-
-    @staticmethod
-    def _free_platform(base: int) -> LocalPlatform:
-        """A platform on the first port block no live stack holds: another test session
-        may be running on this machine, and its stacks are not ours to stop. (A stack left
-        by an interrupted session has a dead supervisor; `up` clears it.)"""
-        for block in range(5):
-            platform = LocalPlatform(base + 2000 * block)
-            if not platform.running():
-                return platform
-        raise RuntimeError(f"no free port block from {base}: stop the stacks there")
 
     def stop_all(self) -> None:
         for arch in self.running.values():

@@ -1,6 +1,6 @@
 """`archlab bench` end to end: a short real run on both architectures, checked for every
-raw file of docs/results-format.md. Runs at port base 29000, clear of a developer's
-stack (8000) and of the other test stacks (18000-31999). No timing is asserted.
+raw file of docs/results-format.md. Runs at a port base of its own (tests/ports.py),
+clear of a developer's stack (8000) and of the other test stacks. No timing is asserted.
 """
 
 import csv
@@ -13,8 +13,9 @@ from archlab.commands import bench as bench_command
 from archlab.errors import StackAlreadyRunning
 from archlab.platforms.local import LocalPlatform
 from archlab.stacks import get_stack
+from tests import ports
 
-PORT_BASE = 29000
+PORT_BASE = ports.BENCH
 # Not `arch`: that name is the architecture fixture of tests/conftest.py.
 ARCHITECTURES = ("monolith", "microservices")
 RAW_FILES = ("run.json", "locust.json", "locust_stats.csv", "locust_stats_history.csv",

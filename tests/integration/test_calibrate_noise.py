@@ -1,8 +1,8 @@
 """`archlab calibrate` end to end, short, on the monolith, with another program's load:
 a busy loop pinned to wrk's core for the whole run. Every measured run must carry its
 host figures and be flagged, calibration.json must list the noisy rounds, and the
-shares still get their interval over rounds. Runs at port base 42000 (floors at
-42400), clear of a developer's stack (8000) and the other test stacks; writes its
+shares still get their interval over rounds. Runs at a port base of its own (tests/ports.py;
+floors at base + 400), clear of a developer's stack (8000) and the other test stacks; writes its
 calibration.json under a temporary folder, not results/. No timing is asserted.
 """
 
@@ -20,8 +20,9 @@ from archlab import hostcpu
 from archlab.commands import calibrate as calibrate_command
 from archlab.errors import LabError
 from archlab.platforms.local import LocalPlatform
+from tests import ports
 
-PORT_BASE = 42000
+PORT_BASE = ports.CALIBRATE
 ROUNDS = 2
 
 
@@ -46,8 +47,8 @@ def noisy_calibration(tmp_path_factory):
                     warmup=1.0, results_dir=tmp_path_factory.mktemp("results"))
                 break
             except LabError as exc:
-                # 42000 lies in Linux's ephemeral range: another test's outgoing
-                # connection can hold one of its ports for a moment.
+                # A port base moved into Linux's ephemeral range (32768-60999): another
+                # program's outgoing connection can hold one of its ports for a moment.
                 if "already in use" not in str(exc) or attempt == 2:
                     raise
                 time.sleep(2)

@@ -17,6 +17,7 @@ from cardprocessor.app import create_app
 from cardprocessor.client import CardProcessor, Charge, ChargeFailed, OutcomeUnknown
 from cardprocessor.seed import reseed
 from shop.cards import LATE_ANSWER_CARD, Card
+from tests import ports
 from tests.integration.servicekit import serve, throwaway_cluster
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,7 +33,7 @@ LATE = APPROVED | {"number": LATE_ANSWER_CARD}
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22600, "archlab_test_cardproc")
+    yield from throwaway_cluster(ports.CLUSTERS["cardprocessor"], "archlab_test_cardproc")
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from shop.invoices import InvoiceData, invoice_number, render_html, render_text
 from shop.money import totals
 from shop.orders import PricedLine
 from shop.seed import generate_customers
+from tests import ports
 from tests.integration.servicekit import call as contract_call
 from tests.integration.servicekit import serve, service_headers, throwaway_cluster
 
@@ -65,7 +66,7 @@ LINES = [
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22800, "archlab_test_inv2")
+    yield from throwaway_cluster(ports.CLUSTERS["invoices"], "archlab_test_inv2")
 
 
 @pytest.fixture(scope="module")

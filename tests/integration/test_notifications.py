@@ -19,6 +19,7 @@ from microservices.common.security import service_token_key
 from microservices.notifications.app import create_app
 from microservices.notifications.seed import reseed
 from plumbing import testhooks
+from tests import ports
 from tests.integration.servicekit import call as contract_call
 from tests.integration.servicekit import service_headers as service_token_header
 from tests.integration.servicekit import throwaway_cluster
@@ -38,7 +39,7 @@ BROKEN = "notifications.messages_not_idempotent"
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22700, "archlab_test_notif")
+    yield from throwaway_cluster(ports.CLUSTERS["notifications"], "archlab_test_notif")
 
 
 @pytest.fixture(scope="module")

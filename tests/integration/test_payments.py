@@ -24,6 +24,7 @@ from microservices.payments.api import PROCESSOR_EXTENSION
 from microservices.payments.app import create_app
 from microservices.payments.seed import reseed as reseed_payments
 from shop.cards import LATE_ANSWER_CARD, Card
+from tests import ports
 from tests.integration.servicekit import call as contract_call
 from tests.integration.servicekit import serve, throwaway_cluster
 from tests.integration.servicekit import service_headers as service_token_header
@@ -55,7 +56,7 @@ AUDIT = "/internal/audit"
 
 @pytest.fixture(scope="module")
 def cluster():
-    yield from throwaway_cluster(22500, "archlab_test_pay")
+    yield from throwaway_cluster(ports.CLUSTERS["payments"], "archlab_test_pay")
 
 
 @pytest.fixture(scope="module")

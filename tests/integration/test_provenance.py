@@ -4,9 +4,8 @@ A variable in the shell that starts a stack does not reach its processes (read f
 /proc/<pid>/environ), while a stack setting given to `up` does, and state.json records
 both what each process got and the PostgreSQL version the server itself answered.
 
-Stacks here run from port base 34000 (the next free block 2000 above when a stack of
-another session holds it), clear of a developer's stack (8000), of test_platform's
-(18400) and of the test session's (tests/conftest.py).
+Stacks here run at two port bases of their own (tests/ports.py), clear of a developer's
+stack (8000) and of the other test stacks.
 """
 
 import json
@@ -21,9 +20,8 @@ from archlab.db import EmbeddedPostgres, make_dsn
 from archlab.platforms.local import HOST_VARIABLES, SECRET_MARK, LocalPlatform
 from archlab.platforms.statefiles import read_json
 from archlab.stacks import DatabaseSpec, ProcessSpec, Stack
+from tests import ports
 from tests.integration.servicekit import free_port
-
-PORT_BASE = 34000
 
 # Set in the shell of the process that calls `up`; none of them may reach the stack.
 SHELL = {"WEB_KEEPALIVE": "1", "WEB_LOGLEVEL": "debug", "MONOLITH_MAILER": "broken-value",
@@ -33,14 +31,10 @@ SETTINGS = {"WEB_KEEPALIVE": "20", "CARD_PROCESSOR_LATENCY_MS": "7"}
 
 
 def free_platform(skip: int | None = None) -> LocalPlatform:
-    """A platform on the first port block from PORT_BASE that no live stack holds (as
-    tests/conftest.py picks one): another test session's stacks are not ours to stop."""
-    for block in range(5):
-        base = PORT_BASE + 2000 * block
-        platform = LocalPlatform(base)
-        if base != skip and not platform.running():
-            return platform
-    raise RuntimeError(f"no free port block from {PORT_BASE}: stop the stacks there")
+    """A platform on this module's first port block, or its second when `skip` (a stack
+    this module has up) holds the first."""
+    first, second = ports.PROVENANCE
+    return ports.free_platform(second if skip == first else first)
 
 
 def environ(pid: int) -> dict[str, str]:

@@ -22,6 +22,7 @@ from archlab.platforms.supervisor import Child
 from archlab.stacks import get_stack
 from monolith.services import invoicing
 from monolith.web.app import config_from_env
+from tests import ports
 
 # Variables that changed a stack when they were set in the shell that started it.
 STRAY = {"WEB_KEEPALIVE": "1", "WEB_LOGLEVEL": "debug", "MONOLITH_MAILER": "broken-value",
@@ -59,7 +60,7 @@ def test_only_the_allow_listed_host_variables_are_taken(shell):
 
 @pytest.mark.parametrize("architecture", ["monolith", "microservices"])
 def test_each_process_gets_the_host_variables_the_lab_and_nothing_else(shell, architecture):
-    platform = LocalPlatform(34000)
+    platform = LocalPlatform(ports.PROVENANCE[0])
     stack = get_stack(architecture, platform.ports)
     state = a_state(platform, stack, {"WEB_KEEPALIVE": "20"})
 
@@ -82,7 +83,7 @@ def test_each_process_gets_the_host_variables_the_lab_and_nothing_else(shell, ar
 
 
 def test_the_record_shows_every_variable_but_not_the_secrets(shell):
-    platform = LocalPlatform(34000)
+    platform = LocalPlatform(ports.PROVENANCE[0])
     stack = get_stack("monolith", platform.ports)
     state = a_state(platform, stack)
     host = host_environment()
