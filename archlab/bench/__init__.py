@@ -37,15 +37,15 @@ __all__ = ["Bench", "HistoryTail", "build_report", "locust_argv", "locust_env",
            "run_order"]
 
 
-def build_report(run_dir: Path, echo: Callable[[str], None]) -> None:
-    """Build the run's report; if that fails the raw results still stand."""
+def build_report(run_dir: Path, echo: Callable[[str], None]) -> Path | None:
+    """Build the run's report and return its path (the command that ran the bench says
+    where it is, once); if that fails the raw results still stand: None."""
     try:
-        built = report.build(run_dir)
+        return report.build(run_dir)
     except Exception as exc:  # the raw results stand; the report can be rebuilt later
         echo(f"raw results in {run_dir}; building the report failed: "
              f"{type(exc).__name__}: {exc} (rebuild with `archlab report {run_dir}`)")
-        return
-    echo(f"report: {built}")
+        return None
 
 
 def refuse_if_busy(platform: LocalPlatform) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from archlab import bench, experiment
+from archlab.report import console
 from archlab.stacks import ARCHITECTURES
 
 
@@ -31,6 +32,10 @@ def run(experiment_file: str | Path = experiment.DEFAULT_EXPERIMENT, *,
              "completed <arch>/<repeat>/, an aborted.json the one cut short")
         raise
     echo(f"done: {run_dir}")
+    if (run_dir / "summary.json").exists():
+        echo("")
+        for line in console.run_lines(run_dir):
+            echo(line)
     return run_dir
 
 

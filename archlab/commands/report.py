@@ -1,26 +1,22 @@
 """`archlab report`: rebuild a run folder's summary, charts and report from its raw files."""
 
-import json
 from pathlib import Path
 
 import click
 
 from archlab import report
+from archlab.report import console
 
 
 def run(run_dir: Path, echo=click.echo) -> Path:
-    """Build the report, print the headline figures and where the report is."""
+    """Build the report, then print the run's summary (the same as after the bench) and
+    where the report is."""
+    run_dir = Path(run_dir)
     path = report.build(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    for arch in summary["architectures"]:
-        s = summary["arch"][arch]["stats"]
-        echo(f"{arch:<15} {s['throughput_rps']['mean']:9.1f} req/s  "
-             f"p95 {s['p95_ms']['mean']:7.1f} ms  errors {100 * s['error_rate']['mean']:.2f}%"
-             f"  n = {summary['arch'][arch]['n']}")
-    for m in summary["missing"]:
-        echo(f"missing: {m['arch']} repeat {m['repeat']} ({m['reason']})")
     echo(f"wrote {run_dir / 'summary.json'}, {run_dir / 'charts'}/, {run_dir / 'report.md'}")
-    echo(f"report: {path}")
+    echo("")
+    for line in console.run_lines(run_dir):
+        echo(line)
     return path
 
 

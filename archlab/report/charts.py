@@ -153,7 +153,8 @@ def plot_percentile_curve(ax, summary: dict) -> None:
 
 
 def plot_timeline(ax, summary: dict, column: int, ylabel: str) -> None:
-    """One thin line per repeat and architecture over the measured phase."""
+    """One thin line per repeat and architecture over the measured phase; a repeat
+    flagged as drifting is dashed and named in the legend."""
     archs = summary["architectures"]
     for arch in archs:
         a = summary["arch"][arch]
@@ -163,41 +164,51 @@ def plot_timeline(ax, summary: dict, column: int, ylabel: str) -> None:
             if not points:
                 continue
             xs, ys = zip(*points, strict=True)
+            drifting = (rep.get("drift") or {}).get("flagged")
+            label = (f"{arch} #{rep['repeat']} drifting" if drifting else
+                     f"{arch} ({a['n']} repeat{'s' * (a['n'] != 1)})" if k == 0 else None)
             ax.plot(xs, ys, color=arch_colour(arch, archs), linewidth=1.1, alpha=0.75,
-                    label=f"{arch} ({a['n']} repeat{'s' * (a['n'] != 1)})" if k == 0 else None)
+                    linestyle="--" if drifting else "-", label=label)
     ax.set_xlabel("seconds since the first sample")
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
-def plot_stacked(ax, summary: dict, key: str, unit: str, limit: float | None = None,
-                 limit_label: str = "") -> None:
-    """One bar per architecture, stacked by component of the system under test; an
-    optional dashed line marks a limit (the cores the system was given)."""
+def component_values(summary: dict, key: str) -> dict[str, dict[str, float]]:
+    """arch -> component -> a figure of the components table (cpu_percent, memory_mib)."""
+    return {arch: {c: u[key] for c, u in summary["arch"][arch]["components"].items()}
+            for arch in summary["architectures"]}
+
+
+def plot_stacked(ax, summary: dict, values: dict[str, dict[str, float]], unit: str,
+                 limit: float | None = None, limit_label: str = "",
+                 digits: int = 0) -> None:
+    """One bar per architecture, stacked by component of the system under test
+    (`values`: arch -> component -> figure); an optional dashed line marks a limit (the
+    cores the system was given)."""
     archs = summary["architectures"]
-    names = sorted({c for a in archs for c in summary["arch"][a]["components"]})
+    names = sorted({c for a in archs for c in values[a]})
     colours = component_colours(names)
     order = [n for n in names if n == "postgres"] + [n for n in names if n != "postgres"]
-    heights = {a: sum(u[key] for u in summary["arch"][a]["components"].values())
-               for a in archs}
+    heights = {a: sum(values[a].values()) for a in archs}
     top = max([*heights.values(), limit or 0]) or 1
     for i, arch in enumerate(archs):
-        comps = summary["arch"][arch]["components"]
+        comps = values[arch]
         below = 0.0
         for name in (n for n in order if n in comps):
-            value = comps[name][key]
+            value = comps[name]
             ax.bar(i, value, bottom=below, width=0.55, color=colours[name],
                    edgecolor="white", linewidth=0.8)
             # Thin segments go unlabelled: the legend names them.
             if value > top * 0.08:
-                ax.text(i, below + value / 2, f"{name}  {value:,.0f}", ha="center",
+                ax.text(i, below + value / 2, f"{name}  {value:,.{digits}f}", ha="center",
                         va="center", fontsize=9 if len(name) <= 10 else 8, color="white",
                         fontweight="bold")
             below += value
     for i, arch in enumerate(archs):
         # On a white box: the total often sits right on the budget line.
-        ax.annotate(f"{heights[arch]:,.0f}{unit}", (i, heights[arch]),
+        ax.annotate(f"{heights[arch]:,.{digits}f}{unit}", (i, heights[arch]),
                     textcoords="offset points", xytext=(0, 7), ha="center",
                     fontweight="bold", zorder=4,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
@@ -290,34 +301,51 @@ def draw_all(summary: dict, out_dir: Path) -> dict[str, Path]:
 
         fig, ax = plt.subplots(figsize=(7.5, 5))
         cores = summary["sut_cores"]
-        plot_stacked(ax, summary, "cpu_percent", "%", limit=100 * cores,
+        plot_stacked(ax, summary, component_values(summary, "cpu_percent"), "%",
+                     limit=100 * cores,
                      limit_label=f"budget: {cores} core{'s' * (cores != 1)}")
         ax.set_title("CPU by component (% of one core, mean)")
         ax.set_ylabel("% of one core (100 = one busy core)")
         files["cpu_by_component"] = _save(fig, out_dir / "cpu_by_component.png")
 
+        per_request = {arch: summary["arch"][arch].get("cpu_ms_by_component") or {}
+                       for arch in summary["architectures"]}
+        if all(per_request.values()):
+            fig, ax = plt.subplots(figsize=(7.5, 5))
+            plot_stacked(ax, summary, per_request, " ms", digits=2)
+            ax.set_title("CPU per request by component (ms, mean of repeats)")
+            ax.set_ylabel("CPU ms per request served")
+            files["cpu_per_request"] = _save(fig, out_dir / "cpu_per_request.png")
+
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        plot_stacked(ax, summary, "memory_mib", " MiB")
+        plot_stacked(ax, summary, component_values(summary, "memory_mib"), " MiB")
         basis = summary["memory_basis"].upper()
         ax.set_title(f"Memory by component (MiB {basis}, mean)")
         ax.set_ylabel(f"MiB ({basis})")
         files["memory_by_component"] = _save(fig, out_dir / "memory_by_component.png")
 
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6))
-        plot_estimates(left, summary, "rps_per_core", "")
-        left.set_title(f"req/s per SUT core ({summary['sut_cores']} core"
-                       f"{'s' * (summary['sut_cores'] != 1)})")
-        left.set_ylabel("requests per second per core")
-        plot_estimates(right, summary, "rps_per_gib", "")
-        right.set_title(f"req/s per GiB of {basis}")
-        right.set_ylabel(f"requests per second per GiB {basis}")
-        fig.suptitle(f"Efficiency: mean of repeats, 95% CI, {n}", fontweight="bold",
-                     fontsize=14, y=1.03)
-        files["efficiency"] = _save(fig, out_dir / "efficiency.png")
+        # On one core req/s per core is the throughput chart again: drawn only for more.
+        if cores > 1:
+            fig, ax = plt.subplots(figsize=(7, 4.8))
+            plot_estimates(ax, summary, "rps_per_core", "")
+            ax.set_title(f"req/s per core of the system ({cores} cores): mean of repeats, "
+                         f"95% CI, {n}")
+            ax.set_ylabel("requests per second per core")
+            files["rps_per_core"] = _save(fig, out_dir / "rps_per_core.png")
+
+        fig, ax = plt.subplots(figsize=(7, 4.8))
+        plot_estimates(ax, summary, "rps_per_gib", "")
+        ax.set_title(f"req/s per GiB of {basis}: mean of repeats, 95% CI, {n}")
+        ax.set_ylabel(f"requests per second per GiB {basis}")
+        files["rps_per_gib"] = _save(fig, out_dir / "rps_per_gib.png")
 
         if summary["calibration"] and summary["calibration"]["rows"]:
             fig, ax = plt.subplots(figsize=(8, 4.8))
             plot_calibration(ax, summary)
             ax.set_title("Calibration: req/s as a share of each architecture's floor")
             files["calibration"] = _save(fig, out_dir / "calibration.png")
+    # charts/ is derived: a chart an earlier build drew that this one does not (renamed,
+    # or no longer applying) would otherwise linger beside the report.
+    for stale in set(out_dir.glob("*.png")) - set(files.values()):
+        stale.unlink()
     return files

@@ -5,11 +5,23 @@ import json
 from dataclasses import dataclass, field
 
 from archlab import config
+from archlab.report import drift, why, workload
 from archlab.report.stats import t95
+from archlab.report.words import (
+    NOT_DISTINGUISHABLE,
+    distinguishable,
+    invert,
+    noun,
+    num,
+    pct,
+    ratio_ci,
+    ratio_text,
+)
 
 GENERATOR_LIMIT = 80  # % of one core, mean over the measured phase (docs/results-format.md)
-NOUNS = {"monolith": ("the monolith", "the monolith's", "its"),
-         "microservices": ("the microservices", "the microservices'", "their")}
+# The summary table's rows that have a ratio between the architectures.
+RATIO_OF = {"throughput_rps": "throughput", "goodput_rps": "goodput", "p50_ms": "p50",
+            "p95_ms": "p95", "p99_ms": "p99", "cpu_ms_per_request": "cpu_per_request"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,9 @@ class Document:
 
 FIGURES = {
     "throughput": Figure("throughput", "Throughput",
-                         "Mean requests per second over the repeats; whiskers are the 95% "
-                         "CI, dots the single repeats."),
+                         "Mean requests per second over the repeats (each repeat's requests "
+                         "over its measured window); whiskers are the 95% CI, dots the "
+                         "single repeats."),
     "latency": Figure("latency", "Response time percentiles",
                       "p50, p95 and p99 in ms, mean over repeats with the 95% CI."),
     "latency_percentiles": Figure(
@@ -68,33 +81,26 @@ FIGURES = {
         "throughput_over_time", "Throughput over time",
         "Requests per second each second of the measured phase, one thin line per repeat: "
         "a steady line is a steady state; a trend means the run was too short or "
-        "something saturated."),
+        "something saturated. A repeat flagged as drifting is dashed and named."),
     "p95_over_time": Figure("p95_over_time", "p95 over time",
                             "Locust's p95 over its last 10 seconds, each second."),
     "cpu_by_component": Figure("cpu_by_component", "CPU by component",
                                "Mean CPU of each part of the system, stacked; the dashed "
                                "line is the system's core budget."),
+    "cpu_per_request": Figure("cpu_per_request", "CPU per request by component",
+                              "The system's CPU time per request served (CPU seconds over "
+                              "requests in the measured window), stacked by component: "
+                              "what one request cost each architecture."),
     "memory_by_component": Figure("memory_by_component", "Memory by component",
                                   "Mean memory of each part of the system, stacked."),
-    "efficiency": Figure("efficiency", "Efficiency",
-                         "Throughput per core of the system's budget and per GiB of its "
-                         "memory."),
+    "rps_per_core": Figure("rps_per_core", "Throughput per core",
+                           "Throughput per core of the system's budget."),
+    "rps_per_gib": Figure("rps_per_gib", "Throughput per GiB",
+                          "Throughput per GiB of the system's memory."),
     "calibration": Figure("calibration", "Calibration",
                           "Each architecture's req/s as a share of its floor (100% = as "
                           "fast as a bare app doing the same SQL)."),
 }
-
-
-def num(x: float | None, unit: str = "") -> str:
-    """A figure with as many digits as it deserves: 1,234 / 56.7 / 8.90."""
-    if x is None:
-        return "-"
-    text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
-    return f"{text} {unit}".rstrip()
-
-
-def pct(rate: float | None) -> str:
-    return "-" if rate is None else f"{100 * rate:.2f}%"
 
 
 def ci(est: dict | None, as_pct: bool = False) -> str:
@@ -110,60 +116,81 @@ def ci(est: dict | None, as_pct: bool = False) -> str:
     return f"{show(max(lo, 0.0))} – {show(hi)}"
 
 
-def ratio_ci(r: dict) -> str:
-    """A ratio's interval: '95% CI 1.55–2.58x', or why there is none."""
-    if r["lo"] is None and r["hi"] is None:
-        return "no interval: an architecture has a single repeat"
-    if r["hi"] is None:
-        return f"95% CI from {r['lo']:.2f}x, no upper bound"
-    return f"95% CI {r['lo']:.2f}–{r['hi']:.2f}x"
+def ratio_cell(r: dict | None) -> str:
+    """A ratio in a table cell: '2.01x', or '0.46x: not distinguishable in this run'."""
+    if not r or r.get("value") is None:
+        return ""
+    return f"{r['value']:.2f}x" + ("" if distinguishable(r) else f": {NOT_DISTINGUISHABLE}")
 
 
-def _noun(arch: str) -> tuple[str, str, str]:
-    return NOUNS.get(arch, (f"the {arch}", f"the {arch}'s", "its"))
+def _ratios_sentence(summary: dict, names: list[tuple[str, str]]) -> str:
+    """'Ratio monolith / microservices: p50 0.50x (95% CI ...), p95 not distinguishable
+    in this run (...).' for a figure's caption; '' without ratios."""
+    ratios = summary.get("ratios")
+    if not ratios:
+        return ""
+    said = [f"{label} {ratio_text(ratios.get(key))}" for key, label in names
+            if (ratios.get(key) or {}).get("value") is not None]
+    if not said:
+        return ""
+    return (f" Ratio {ratios['numerator']} / {ratios['denominator']}: "
+            + "; ".join(said) + ".")
 
 
-def invert(r: dict) -> dict:
-    """b/a from a/b: the value and the bracket flip (an unbounded end becomes 0)."""
-    return {"value": 1 / r["value"] if r["value"] else None,
-            "lo": (1 / r["hi"] if r["hi"] else 0.0) if r["lo"] is not None else None,
-            "hi": 1 / r["lo"] if r["lo"] else None, "bounded": r["bounded"]}
+def figure(name: str, summary: dict) -> Figure:
+    """A chart with its caption; the throughput and latency charts' captions carry their
+    ratios, each stated as a finding only when its interval excludes 1."""
+    fig = FIGURES[name]
+    if name == "throughput":
+        extra = _ratios_sentence(summary, [("throughput", "throughput")])
+    elif name == "latency":
+        extra = _ratios_sentence(summary, [("p50", "p50"), ("p95", "p95"), ("p99", "p99")])
+    elif name == "cpu_per_request":
+        extra = _ratios_sentence(summary, [("cpu_per_request", "CPU per request")])
+    elif name == "throughput_over_time":
+        flagged = _drifting(summary)
+        extra = (" Drifting: " + ", ".join(flagged) + "." if flagged else
+                 " No repeat drifted by the rule under How to read this.")
+    else:
+        extra = ""
+    return Figure(fig.name, fig.title, fig.caption + extra)
 
 
-def distinguishable(r: dict) -> bool:
-    """Whether a ratio's interval excludes 1: only then is it a finding."""
-    return r["lo"] is not None and (r["lo"] > 1 or (r["hi"] is not None and r["hi"] < 1))
-
-
-def _ratio_phrase(r: dict, what: str) -> str:
-    """'1.83x their goodput (95% CI 1.5–2.2x)', or 'a p95 not distinguishable from
-    theirs (0.46x, 95% CI 0.21–1.13x)' when the interval includes 1."""
-    if distinguishable(r):
-        return f"{r['value']:.2f}x {what} ({ratio_ci(r)})"
-    return f"{what} not distinguishable ({r['value']:.2f}x, {ratio_ci(r)})"
+def _drifting(summary: dict) -> list[str]:
+    return [f"{arch} repeat {r}" for arch in summary["architectures"]
+            for r in summary["arch"][arch].get("drifting_repeats", [])]
 
 
 def _lead(ratios: dict) -> list[Para]:
-    """'The monolith served 1.83x the microservices' goodput (95% CI ...) at 0.52x their
-    p95', with the faster architecture as the subject; a ratio whose interval includes 1
-    is said to be not distinguishable, never stated as a finding."""
+    """'The monolith served 1.83x the microservices' goodput (95% CI ...), with 0.52x
+    their p95 response time (...)', with the faster architecture as the subject; a ratio
+    whose interval includes 1 is said to be not distinguishable in this run, never stated
+    as a finding."""
     faster, slower = ratios["numerator"], ratios["denominator"]
     good = ratios.get("goodput") or ratios["throughput"]
     p95 = ratios["p95"]
     if not good["value"] or not p95["value"]:
-        return [Para(f"{_noun(faster)[0].capitalize()} and {_noun(slower)[0]} cannot be "
+        return [Para(f"{noun(faster)[0].capitalize()} and {noun(slower)[0]} cannot be "
                      "compared: one of them served nothing successfully.", kind="lead")]
     if good["value"] < 1:
         faster, slower, good, p95 = slower, faster, invert(good), invert(p95)
-    first = _noun(faster)[0]
-    second, second_pos, their = _noun(slower)
+    first, first_pos, _ = noun(faster)
+    second, second_pos, their = noun(slower)
+    if distinguishable(p95):
+        latency = f"{p95['value']:.2f}x {their} p95 response time ({ratio_ci(p95)})"
+    else:
+        latency = (f"a p95 response time {NOT_DISTINGUISHABLE} from {second_pos} "
+                   f"({p95['value']:.2f}x, {ratio_ci(p95)})")
     if not distinguishable(good):
-        return [Para(f"{first.capitalize()} and {second} cannot be told apart on goodput "
-                     f"with these repeats ({good['value']:.2f}x, {ratio_ci(good)}); "
-                     f"{_ratio_phrase(p95, 'p95')}.", kind="lead")]
+        p95_said = (f"{first_pos} p95 response time was {p95['value']:.2f}x {second_pos} "
+                    f"({ratio_ci(p95)})" if distinguishable(p95) else
+                    f"p95 response time: {NOT_DISTINGUISHABLE} ({p95['value']:.2f}x, "
+                    f"{ratio_ci(p95)})")
+        return [Para(f"Goodput: {NOT_DISTINGUISHABLE} between {first} and {second} "
+                     f"({good['value']:.2f}x, {ratio_ci(good)}); {p95_said}.", kind="lead")]
     return [Para(f"{first.capitalize()} served {good['value']:.2f}x {second_pos} goodput "
                  f"(successful, complete answers per second; {ratio_ci(good)}) with "
-                 f"{_ratio_phrase(p95, f'{their} p95 response time')}.", kind="lead")]
+                 f"{latency}.", kind="lead")]
 
 
 def _mean(summary: dict, arch: str, metric: str) -> float | None:
@@ -171,10 +198,23 @@ def _mean(summary: dict, arch: str, metric: str) -> float | None:
     return est["mean"] if est else None
 
 
+def _repeats_words(arch: str, reps: list[int]) -> str:
+    """'monolith repeat 2' or 'monolith repeats 1, 3'."""
+    return (f"{arch} repeat {reps[0]}" if len(reps) == 1 else
+            f"{arch} repeats {', '.join(map(str, reps))}")
+
+
 def headline(summary: dict) -> list[Para]:
-    """One or two sentences computed from the data, then what could make them wrong."""
+    """The finding, the workload it holds for and why, computed from the data; then what
+    could make them wrong."""
     archs, a = summary["architectures"], summary["arch"]
     out = _lead(summary["ratios"]) if summary["ratios"] else []
+    if summary.get("workload"):
+        out.append(Para(workload.text(summary), term="Workload."))
+    because = why.paragraph(summary)
+    if because:
+        out.append(Para(because, term="Why."))
+
     def spread(arch: str) -> str:
         est = a[arch]["stats"]["throughput_rps"]
         return f"95% CI {ci(est)}" if est["half_width"] is not None else "a single repeat"
@@ -186,11 +226,12 @@ def headline(summary: dict) -> list[Para]:
         f"{pct(_mean(summary, arch, 'error_rate'))}, n = {a[arch]['n']}"
         for arch in archs)
     out.append(Para(f"Means over repeats. {means}."))
+    out += _sold_out_warnings(summary)
+    out += _drift_warnings(summary)
     for arch in archs:
         if a[arch]["overloaded_repeats"]:
             reps = a[arch]["overloaded_repeats"]
-            which = (f"{arch} repeat {reps[0]} was" if len(reps) == 1 else
-                     f"{arch} repeats {', '.join(map(str, reps))} were")
+            which = _repeats_words(arch, reps) + (" was" if len(reps) == 1 else " were")
             out.append(Para(f"{which} flagged generator-overloaded: its figures measure the "
                             "load generator, not the system. See the generator self-check.",
                             kind="warning"))
@@ -220,12 +261,47 @@ def headline(summary: dict) -> list[Para]:
     return out
 
 
+def _sold_out_warnings(summary: dict) -> list[Para]:
+    """A repeat that sold out: its 409s measure the empty shelf, not the architecture."""
+    out = []
+    for arch in summary["architectures"]:
+        reps = summary["arch"][arch].get("sold_out_repeats") or []
+        if reps:
+            out.append(Para(
+                f"SOLD OUT: in {_repeats_words(arch, reps)} a product's available stock "
+                f"reached 0 (the lowest stock, read after the measured phase). Checkouts of "
+                f"it were refused with 409 out_of_stock, so the checkout figures and error "
+                f"rate of {'that repeat' if len(reps) == 1 else 'those repeats'} measure "
+                f"the sell-out, not the architecture. See the repeats table.",
+                kind="warning"))
+    return out
+
+
+def _drift_warnings(summary: dict) -> list[Para]:
+    """A repeat whose throughput drifted within its measured window."""
+    out = []
+    for arch in summary["architectures"]:
+        for r in summary["arch"][arch].get("repeats", []):
+            d = r.get("drift") or {}
+            if not d.get("flagged"):
+                continue
+            out.append(Para(
+                f"{arch} repeat {r['repeat']}: throughput drifted within its measured "
+                f"window: its slowest {d['window_s']:.1f}-s part ran at "
+                f"{num(min(d['rates']))} req/s, {100 * d['lowest_share']:.0f}% of its "
+                f"fastest ({num(max(d['rates']))} req/s). Its mean averages two different "
+                f"states; it is still in the means above. See Throughput over time.",
+                kind="warning"))
+    return out
+
+
 def _summary_table(summary: dict) -> Table:
     archs, a = summary["architectures"], summary["arch"]
     rows_spec = [("throughput (req/s)", "throughput_rps", False),
                  ("goodput (req/s)", "goodput_rps", False),
                  ("p50 (ms)", "p50_ms", False), ("p95 (ms)", "p95_ms", False),
-                 ("p99 (ms)", "p99_ms", False), ("error rate", "error_rate", True)]
+                 ("p99 (ms)", "p99_ms", False), ("error rate", "error_rate", True),
+                 ("CPU per request (ms)", "cpu_ms_per_request", False)]
     ratios = summary["ratios"]
     columns = ["metric"]
     for arch in archs:
@@ -236,15 +312,11 @@ def _summary_table(summary: dict) -> Table:
     for label, metric, as_pct in rows_spec:
         row = [label]
         for arch in archs:
-            est = a[arch]["stats"][metric]
+            est = a[arch]["stats"].get(metric)
             row += [(pct if as_pct else num)(est["mean"] if est else None), ci(est, as_pct)]
         if ratios:
-            key = {"throughput_rps": "throughput", "goodput_rps": "goodput",
-                   "p95_ms": "p95"}.get(metric)
-            r = ratios.get(key) if key else None
-            row += ([f"{r['value']:.2f}x" + ("" if distinguishable(r) else
-                                             " (not distinguishable)"),
-                     ratio_ci(r).removeprefix("95% CI ")]
+            r = ratios.get(RATIO_OF.get(metric, ""))
+            row += ([ratio_cell(r), ratio_ci(r).removeprefix("95% CI ")]
                     if r and r["value"] is not None else ["", ""])
         rows.append(row)
     row = ["degraded answers, all repeats"]
@@ -252,9 +324,9 @@ def _summary_table(summary: dict) -> Table:
         degraded = a[arch].get("degraded")
         row += ["not recorded" if degraded is None else f"{degraded:,}", ""]
     rows.append(row + (["", ""] if ratios else []))
-    for label, key in (("errors, all repeats", "errors"), ("of which 409", "conflicts_409"),
-                       ("Locust exceptions", "exceptions"),
-                       ("201 checkouts seen", "checkouts")):
+    counts = [("errors, all repeats", "errors"), ("of which 409", "conflicts_409"),
+              ("Locust exceptions", "exceptions"), ("201 checkouts seen", "checkouts")]
+    for label, key in counts if buys(summary) else [counts[0], counts[2]]:
         row = [label]
         for arch in archs:
             row += [f"{sum(r[key] for r in a[arch]['repeats']):,}", ""]
@@ -265,26 +337,75 @@ def _summary_table(summary: dict) -> Table:
                  "to read this. Throughput counts every request; goodput only the "
                  "successful, complete ones (failures and degraded answers left out). "
                  "Latency percentiles per repeat come from Locust's histograms of all "
-                 "endpoints merged.")
+                 "endpoints merged. CPU per request is the system's CPU time over the "
+                 "requests it served (see Why under the headline).")
+
+
+def buys(summary: dict) -> bool:
+    """Whether any persona of the run buys (or the generator saw a checkout or a 409):
+    otherwise checkout, 409, order and stock figures cannot apply and are left out."""
+    return (summary.get("workload") or {}).get("buys", True)
+
+
+def _shows_stock(summary: dict) -> bool:
+    """The lowest stock matters where something was bought, or where it ran out."""
+    return buys(summary) or any(summary["arch"][arch].get("sold_out_repeats")
+                                for arch in summary["architectures"])
 
 
 def _repeats_table(summary: dict) -> Table:
+    stock = _shows_stock(summary)
+    restock = any(r.get("restocked_to") is not None for arch in summary["architectures"]
+                  for r in summary["arch"][arch]["repeats"])
     rows = []
     for arch in summary["architectures"]:
         for r in summary["arch"][arch]["repeats"]:
             degraded = r.get("degraded")
-            rows.append([arch, str(r["repeat"]), num(r["duration_s"]), f"{r['requests']:,}",
-                         num(r["throughput_rps"]), num(r.get("goodput_rps")),
-                         num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
-                         f"{r['errors']:,}", pct(r["error_rate"]),
-                         "-" if degraded is None else f"{degraded:,}",
-                         "OVERLOADED" if r["generator"]["overloaded"] else "ok",
-                         noise_cell(r.get("host_cpu"))])
-    return Table(["architecture", "repeat", "seconds", "requests", "req/s", "goodput",
-                  "p50 ms", "p95 ms", "p99 ms", "errors", "error rate", "degraded",
-                  "generator", "host noise"], rows,
-                 "lrrrrrrrrrrrll", "Every repeat, as measured, in the order of the "
-                 "architectures (the run order is under Machine, code and configuration).")
+            row = [arch, str(r["repeat"]), num(r.get("measured_s", r["duration_s"])),
+                   f"{r['requests']:,}", num(r["throughput_rps"]), num(r.get("goodput_rps")),
+                   num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
+                   f"{r['errors']:,}", pct(r["error_rate"]),
+                   "-" if degraded is None else f"{degraded:,}", drift_cell(r.get("drift")),
+                   "OVERLOADED" if r["generator"]["overloaded"] else "ok",
+                   noise_cell(r.get("host_cpu"))]
+            if stock:
+                row.append(stock_cell(r))
+            if restock:
+                row.append("-" if r.get("restocked_to") is None
+                           else f"{r['restocked_to']:,}")
+            rows.append(row)
+    columns = ["architecture", "repeat", "measured s", "requests", "req/s", "goodput",
+               "p50 ms", "p95 ms", "p99 ms", "errors", "error rate", "degraded",
+               "steady (slowest part / fastest)", "generator", "host noise"]
+    columns += ["lowest stock"] * stock + ["restocked to"] * restock
+    caption = ("Every repeat, as measured, in the order of the architectures (the run "
+               "order is under Machine, code and configuration). Steady: the slowest of "
+               f"{drift.WINDOWS} equal parts of the measured window against the fastest; "
+               f"below {100 * drift.MIN_SHARE:.0f}% the repeat is DRIFTING (How to read "
+               "this).")
+    if stock:
+        caption += (" Lowest stock: the smallest available stock of any product, read "
+                    "after the measured phase; 0 means a product sold out.")
+    if restock:
+        caption += " Restocked to: every product's stock before the repeat."
+    return Table(columns, rows, "lrrrrrrrrrrrlll" + "r" * (stock + restock), caption)
+
+
+def drift_cell(d: dict | None) -> str:
+    """'97% ok', '66% DRIFTING', or why the repeat was not judged."""
+    if not d:
+        return "-"
+    if d.get("lowest_share") is None:
+        return d.get("note") or "-"
+    return f"{100 * d['lowest_share']:.0f}% {'DRIFTING' if d['flagged'] else 'ok'}"
+
+
+def stock_cell(r: dict) -> str:
+    """The lowest stock a repeat reached, 'SOLD OUT' at 0; 'not recorded' without it."""
+    low = r.get("stock_min_available")
+    if low is None:
+        return "not recorded"
+    return "0 SOLD OUT" if low == 0 else f"{low:,}"
 
 
 def noise_cell(host: dict | None) -> str:
@@ -320,9 +441,10 @@ def _endpoints(summary: dict) -> list:
                 for f in summary["arch"][arch]["failures"]]
     if failures:
         blocks.append(Table(["architecture", "method", "endpoint", "failure", "count"],
-                            failures, "llllr", "Failures by message, all repeats. A 409 "
-                            "is the shop refusing (out of stock, same key in progress), not "
-                            "the system breaking."))
+                            failures, "llllr", "Failures by message, all repeats." + (
+                                " A 409 is the shop refusing (out of stock, same key in "
+                                "progress), not the system breaking." if buys(summary)
+                                else "")))
     return blocks
 
 
@@ -335,16 +457,19 @@ def _resources(summary: dict, charts: set[str]) -> list:
         row = [name]
         for arch in archs:
             use = a[arch]["components"].get(name)
-            row += [num(use["cpu_percent"]), num(use["memory_mib"])] if use else ["–", "–"]
+            ms = (a[arch].get("cpu_ms_by_component") or {}).get(name)
+            row += ([num(use["cpu_percent"]), num(ms), num(use["memory_mib"])] if use
+                    else ["–", "–", "–"])
         rows.append(row)
     total = ["system total"]
     for arch in archs:
         comps = a[arch]["components"].values()
         total += [num(sum(u["cpu_percent"] for u in comps)),
+                  num(sum((a[arch].get("cpu_ms_by_component") or {}).values()) or None),
                   num(sum(u["memory_mib"] for u in comps))]
     columns = ["component"]
     for arch in archs:
-        columns += [f"{arch} CPU %", f"{arch} MiB {basis}"]
+        columns += [f"{arch} CPU %", "CPU ms per request", f"MiB {basis}"]
     meaning = ("proportional set size: a shared page is split between the processes "
                "sharing it" if basis == "PSS" else "resident set size: a shared page counts "
                "in every process that maps it, so totals overstate")
@@ -354,24 +479,35 @@ def _resources(summary: dict, charts: set[str]) -> list:
                    f"and the lab's supervisor are not part of the system and are left out "
                    f"(see the generator self-check)."),
               Table(columns, rows + [total], "l" + "r" * (len(columns) - 1),
-                    "Mean over the measured phase, then over the repeats.")]
-    for name in ("cpu_by_component", "memory_by_component"):
+                    "Mean over the measured phase, then over the repeats. CPU ms per "
+                    "request: the component's CPU time over the requests the system "
+                    "served (each repeat's CPU seconds over its requests, then averaged).")]
+    for name in ("cpu_by_component", "cpu_per_request", "memory_by_component"):
         if name in charts:
-            blocks.append(FIGURES[name])
+            blocks.append(figure(name, summary))
+    # On one core, req/s per core is req/s again: only a larger budget makes it a figure.
+    per_core = summary["sut_cores"] > 1
     eff = []
     for arch in archs:
         s = a[arch]["stats"]
-        eff.append([arch, str(summary["sut_cores"]), num(s["rps_per_core"]["mean"]),
-                    ci(s["rps_per_core"]),
-                    num(sum(u["memory_mib"] for u in a[arch]["components"].values())),
-                    num(s["rps_per_gib"]["mean"]) if s["rps_per_gib"] else "-",
-                    ci(s["rps_per_gib"])])
-    blocks.append(Table(["architecture", "system cores", "req/s per core", "95% CI",
-                         f"MiB {basis}", f"req/s per GiB {basis}", "95% CI"], eff,
-                        "lrrrrrr", "Throughput per core of the system's budget and per "
-                        f"GiB of the system's {basis}, per repeat, then averaged."))
-    if "efficiency" in charts:
-        blocks.append(FIGURES["efficiency"])
+        eff.append([arch, str(summary["sut_cores"])]
+                   + ([num(s["rps_per_core"]["mean"]), ci(s["rps_per_core"])] if per_core
+                      else [])
+                   + [num(sum(u["memory_mib"] for u in a[arch]["components"].values())),
+                      num(s["rps_per_gib"]["mean"]) if s["rps_per_gib"] else "-",
+                      ci(s["rps_per_gib"])])
+    columns = (["architecture", "system cores"]
+               + ["req/s per core", "95% CI"] * per_core
+               + [f"MiB {basis}", f"req/s per GiB {basis}", "95% CI"])
+    blocks.append(Table(columns, eff, "l" + "r" * (len(columns) - 1),
+                        ("Throughput per core of the system's budget and per " if per_core
+                         else "Throughput per ")
+                        + f"GiB of the system's {basis}, per repeat, then averaged."
+                        + ("" if per_core else " Per core is left out: on one core it is "
+                                               "the throughput itself.")))
+    for name in ("rps_per_core", "rps_per_gib"):
+        if name in charts:
+            blocks.append(figure(name, summary))
     return blocks
 
 
@@ -444,8 +580,9 @@ def _budget(summary: dict) -> list:
     if settings:
         rows.append(["stack settings (both)", ", ".join(f"{k}={v}" for k, v in
                                                         settings.items())])
+        # Invoices exist only where something was bought.
         rows += [[f"{arch}: invoices delivered", invoice_delivery(arch, settings)]
-                 for arch in summary["architectures"]]
+                 for arch in summary["architectures"] if buys(summary)]
     blocks = [Para("The architecture is the variable under study. Both ran on the same "
                    "cores, with the same load, data, PostgreSQL server and stack settings, "
                    "the same worker and thread counts per web process, interleaved, "
@@ -617,23 +754,27 @@ def _calibration(summary: dict, charts: set[str]) -> list:
 
 
 def share_cell(row: dict) -> str:
-    """An app's share of its floor, with its interval over rounds when there is one."""
+    """An app's share of its floor with its interval over rounds; like every ratio here,
+    one whose interval includes 100% (or that has none) is not a finding."""
     text = f"{100 * row['rps_ratio']:.0f}%"
     interval = row.get("rps_ratio_ci")
-    if interval and None not in interval:
-        text += f" ({100 * interval[0]:.0f}–{100 * interval[1]:.0f}%)"
-    return text
+    if not interval or None in interval:
+        return f"{text} (no interval: not distinguishable from the floor)"
+    text += f" ({100 * interval[0]:.0f}–{100 * interval[1]:.0f}%)"
+    return text if interval[1] < 1 or interval[0] > 1 else (
+        f"{text}: not distinguishable from the floor")
 
 
 def _how_to_read(summary: dict) -> list[Para]:
     ns = sorted({summary["arch"][a]["n"] for a in summary["architectures"]})
     t_now = ", ".join(f"{t95(n - 1):.2f} for n = {n}" for n in ns if n >= 2)
     ratios = summary["ratios"]
-    ratio_text = (f"A = {ratios['numerator']}, B = {ratios['denominator']}: "
-                  f"{ratios['method']} {coverage_sentence(ratios.get('coverage'))}"
-                  if ratios else
-                  "It needs two architectures with completed repeats.")
-    return [
+    method = (f"A = {ratios['numerator']}, B = {ratios['denominator']}: "
+              f"{ratios['method']} {coverage_sentence(ratios.get('coverage'))}"
+              if ratios else
+              "It needs two architectures with completed repeats.")
+    rule = summary.get("drift_rule") or drift.rule()
+    paras = [
         Para("The response time that 50%, 95% or 99% of requests finished within. p50 is "
              "the typical request; p95 and p99 are the slow tail a user meets now and then "
              "(one page view in twenty, one in a hundred). Locust records response times "
@@ -650,18 +791,51 @@ def _how_to_read(summary: dict) -> list[Para]:
              f"{'In this run: ' + t_now + '. ' if t_now else ''}"
              "Overlapping intervals do not prove the architectures equal; more repeats "
              "narrow them (roughly by √n).", term="Why the intervals are wide."),
-        Para(ratio_text, term="The ratio and its interval."),
+        Para(method, term="The ratio and its interval."),
+        Para(f"Every ratio in this report - the headline, the tables, the charts' "
+             f"captions - and in the console summary is stated as a finding only when its "
+             f"95% interval excludes 1. Otherwise, or when it has no interval, it reads "
+             f"“{NOT_DISTINGUISHABLE}” with its value and interval beside it: "
+             f"the repeats could not tell the architectures apart, which does not show "
+             f"them equal either.", term="Not distinguishable in this run."),
         Para("All requests of the measured run (warm-up excluded, failed requests "
              "included) divided by the time from its first to its last request (Locust's "
-             "own window, a little under the configured duration_s). The error rate is "
-             "failures / requests.", term="Throughput."),
+             "own window, a little under the configured duration_s), then the mean over "
+             "the repeats: every req/s in the report and the console summary means this. "
+             "The error rate is failures / requests.", term="Throughput."),
         Para("Like throughput, but counting only successful, complete answers: failures "
              "and degraded answers are left out. A degraded answer is a success the "
              "contract allows that lacks part of what was asked: the microservices answer "
              "a product with its stock unknown when inventory does not answer in time "
              "(docs/product-detail.md). The monolith reads stock in the same transaction, "
              "so it has none.", term="Goodput and degraded answers."),
+        Para(f"From locust_stats_history.csv (Locust's cumulative request count, once a "
+             f"second): {drift.rule_text(rule)}. Each part must be at least "
+             f"{rule['min_window_s']:g} s long, else the repeat is not judged; a load "
+             f"shape that changes the users is not judged either. A part's req/s is "
+             f"the growth of the request count across it. The fastest part is the "
+             f"reference because a drop half-way puts half of the parts low. A drifting "
+             f"repeat averages two states (a drop, a climb, a stall); it stays in the "
+             f"means, flagged beside it in the repeats table, in summary.json "
+             f"(drifting_repeats) and in the console summary.", term="Drift."),
+        Para("The system's CPU time per request served: the CPU its processes used over "
+             "the measured window (sampled once a second per process, PostgreSQL "
+             "included, the generator and the lab's supervisor left out) divided by the "
+             "requests answered in it. It says what a request cost, not where its time "
+             "went: time spent waiting (on the database, on locks, on another hop) "
+             "costs no CPU. HTTP hops per request are the access-log lines all processes "
+             "wrote over those the entry point wrote; their durations are not recorded.",
+             term="CPU per request and HTTP hops."),
     ]
+    if _shows_stock(summary):
+        paras.append(Para(
+            "The smallest available stock of any product, read through the admin API "
+            "after each measured phase. At 0 a product sold out: its checkouts were "
+            "refused with 409 out_of_stock, so that repeat's checkout figures and error "
+            "rate measure the empty shelf, not the architecture; the report flags it. "
+            "Restocked to: the stock every product got before the repeat (runs that "
+            "recorded it).", term="Lowest stock and sold out."))
+    return paras
 
 
 def coverage_sentence(measured: dict | None) -> str:
@@ -705,8 +879,9 @@ def _provenance(summary: dict) -> list:
 def document(summary: dict, charts: set[str]) -> Document:
     """The report's content, section by section."""
     archs = " vs ".join(summary["architectures"])
-    perf = [FIGURES[n] for n in ("throughput", "latency", "latency_percentiles",
-                                 "throughput_over_time", "p95_over_time") if n in charts]
+    perf = [figure(n, summary) for n in ("throughput", "latency", "latency_percentiles",
+                                         "throughput_over_time", "p95_over_time")
+            if n in charts]
     sections = [
         Section("headline", "Headline", headline(summary)),
         Section("summary", "Summary", [_summary_table(summary), _repeats_table(summary)]),

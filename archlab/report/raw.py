@@ -131,6 +131,8 @@ def _history(path: Path) -> list[dict]:
             continue
         rows.append({"t": number(path, line, r["Timestamp"]),
                      "requests": number(path, line, r["Total Request Count"]),
+                     # Users running then (None where the column is missing).
+                     "users": number(path, line, r.get("User Count"), optional=True),
                      "p50_ms": number(path, line, r["50%"], optional=True),
                      "p95_ms": number(path, line, r["95%"], optional=True),
                      "p99_ms": number(path, line, r["99%"], optional=True)})

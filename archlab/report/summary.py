@@ -5,13 +5,22 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
     {"format": 2, "run": folder name, "experiment", "architectures": [...],
      "missing": [{"arch", "repeat", "reason"}],
      "arch": {ARCH: {
-         "repeats": [{"repeat", "duration_s", "requests", "throughput_rps", "goodput_rps",
+         "repeats": [{"repeat", "duration_s", "measured_s" (Locust's window, the
+                      denominator of every req/s), "requests", "throughput_rps", "goodput_rps",
                       "degraded" (null: not recorded),
                       "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
                       "conflicts_409", "exceptions", "checkouts", "exit_code", "stack",
                       "generator": {"cpu_percent_mean", "cpu_percent_max", "overloaded"},
                       "sut_cpu_percent", "sut_memory_mib", "rps_per_core", "rps_per_gib",
                       "components": {NAME: {"cpu_percent", "memory_mib"}},
+                      "cpu_ms_per_request" (the system's CPU time per request served:
+                                            CPU seconds / requests, in ms),
+                      "cpu_ms_by_component": {NAME: ms},
+                      "drift": {"flagged", "lowest_share", "rates", "window_s", "note"}
+                               (drift.py: the slowest of equal parts of the measured
+                               window against the fastest),
+                      "stock_min_available", "restocked_to" (run.json; null when not
+                      recorded), "sold_out" (the lowest stock reached 0),
                       "timeline": [[seconds, req/s, p95 ms or null], ...] (per second,
                                    from the Aggregated rows of the history),
                       "host_cpu": run.json's host window or null, "noisy",
@@ -21,19 +30,28 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
                                hops_per_request, cores,
                                memory_mib, memory_mib_per_process} or null}],
          "n": completed repeats, "overloaded_repeats": [...], "noisy_repeats": [...],
+         "drifting_repeats": [...], "sold_out_repeats": [...],
          "degraded": total or null, "held": {same keys: [min, max] over repeats} or null,
          "stats": {METRIC: {"mean", "stdev", "n", "half_width", "ci95": [lo, hi]}}
                   for throughput_rps, goodput_rps, p50_ms, p95_ms, p99_ms, error_rate,
-                  rps_per_core, rps_per_gib (stdev/half_width/ci95 null when n < 2),
+                  rps_per_core, rps_per_gib, cpu_ms_per_request (stdev/half_width/ci95
+                  null when n < 2),
          "endpoints": [{"method", "name", "requests", "rps", "p50_ms", "p95_ms",
                         "p99_ms", "failures"}],   (pooled over the repeats)
          "failures": [{"method", "name", "error", "occurrences"}],
          "components": {NAME: {"cpu_percent", "memory_mib"}},   (mean over repeats)
+         "cpu_ms_by_component": {NAME: ms},   (mean over repeats)
          "lab_processes": {NAME: {"cpu_percent", "memory_mib"}},  (generator, supervisor)
          "latency_histogram": {ms: count}}},  (pooled over the repeats)
      "ratios": {"numerator", "denominator", "method", "coverage": {n: share, "runs"},
                 "throughput": {"value", "lo", "hi", "bounded"}, "goodput": {...},
-                "p95": {...}} or null,
+                "p50", "p95", "p99", "cpu_per_request": {...}} or null,
+     "workload": {"personas": {NAME: weight}, "buys" (a persona checks out, or a repeat
+                  saw a checkout or a 409), "users", "spawn_rate", "wait_s" (think time
+                  [min, max]; [0, 0] none), "shape", "load_varies", "warmup_s",
+                  "duration_s", "repeats", "measured_s": [min, max] of the
+                  repeats' Locust windows, "restocked_to": [levels recorded]},
+     "drift_rule": {"windows", "min_share", "min_window_s"},
      "budget": manifest budget, "sut_cores": n, "memory_basis": "pss" | "rss",
      "calibration": {"rows": [{"arch", "endpoint", "app_rps", "floor_rps", "rps_ratio",
                                "rps_ratio_ci", "app_p50_ms", "floor_p50_ms", "app_p99_ms",
@@ -48,11 +66,14 @@ from collections import defaultdict
 
 from archlab import formats
 from archlab.errors import LabError
-from archlab.report import coverage, stats
+from archlab.report import coverage, drift, stats, workload
 from archlab.report.raw import Repeat, Run
 
 METRICS = ("throughput_rps", "goodput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
-           "rps_per_core", "rps_per_gib")
+           "rps_per_core", "rps_per_gib", "cpu_ms_per_request")
+# The ratios of the two architectures' repeats: name -> the figure compared.
+RATIOS = {"throughput": "throughput_rps", "goodput": "goodput_rps", "p50": "p50_ms",
+          "p95": "p95_ms", "p99": "p99_ms", "cpu_per_request": "cpu_ms_per_request"}
 # Processes of the lab itself: measured, but not part of the system under test.
 LAB_COMPONENTS = ("generator", "supervisor")
 MIB = 2**20
@@ -102,9 +123,15 @@ def locust_window(entries: list[dict], configured_s: float) -> float:
     return max(ends) - min(starts)
 
 
-def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
-    """Throughput, latency percentiles, errors, generator load and resource use of one
-    repeat."""
+def cpu_ms_per_request(cpu_percent: float, rps: float) -> float | None:
+    """CPU time per request served, in ms: CPU seconds per second over requests per
+    second (both means over the measured window)."""
+    return cpu_percent / 100 / rps * 1000 if rps else None
+
+
+def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | None) -> dict:
+    """Throughput, latency percentiles, errors, generator load, resource use, drift and
+    stock of one repeat; `load_varies` names a load shape that changes the users."""
     duration = float(rep.run["duration_s"])
     hist = stats.merge_histograms(e["response_times"] for e in rep.locust)
     requests = sum(int(e["num_requests"]) for e in rep.locust)
@@ -118,8 +145,10 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
     degraded = rep.degraded
     gen = rep.run["generator"]
     host = rep.run.get("host_cpu")
+    stock = rep.run.get("stock_min_available")
     return {
-        "repeat": rep.repeat, "duration_s": duration, "requests": requests,
+        "repeat": rep.repeat, "duration_s": duration, "measured_s": window,
+        "requests": requests,
         "throughput_rps": rps,
         # Successful, complete answers only: failures and degraded answers left out.
         "goodput_rps": (requests - errors - (degraded or 0)) / window,
@@ -137,7 +166,16 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int) -> dict:
         "rps_per_core": rps / sut_cores,
         "rps_per_gib": rps / (sut_mib / 1024) if sut_mib else None,
         "components": use,
+        # None without CPU samples of the system (nothing to divide).
+        "cpu_ms_per_request": cpu_ms_per_request(sut_cpu, rps) if sut else None,
+        "cpu_ms_by_component": {c: cpu_ms_per_request(u["cpu_percent"], rps)
+                                for c, u in sut.items()},
         "timeline": _timeline(rep),
+        "drift": drift.judge(rep.history, load_varies),
+        "stock_min_available": stock,
+        # Absent in runs made before restocking; null when the run did not restock.
+        "restocked_to": rep.run.get("restocked_to"),
+        "sold_out": stock == 0,
         "host_cpu": host,
         "noisy": bool(host and host.get("flagged")),
         "held": held_figures(rep, sut_mib, sut_cores),
@@ -215,9 +253,10 @@ def _mean_use(figures: list[dict], lab: bool) -> dict[str, dict]:
                 for k in ("cpu_percent", "memory_mib")} for c in names}
 
 
-def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int) -> dict:
+def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int,
+                 load_varies: str | None = None) -> dict:
     """One architecture: its repeats, the estimates across them and pooled tables."""
-    figures = [repeat_figures(r, basis, sut_cores) for r in repeats]
+    figures = [repeat_figures(r, basis, sut_cores, load_varies) for r in repeats]
     estimates = {}
     for metric in METRICS:
         values = [f[metric] for f in figures if f[metric] is not None]
@@ -226,16 +265,27 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int) -> dict:
         "repeats": figures, "n": len(figures),
         "overloaded_repeats": [f["repeat"] for f in figures if f["generator"]["overloaded"]],
         "noisy_repeats": [f["repeat"] for f in figures if f["noisy"]],
+        "drifting_repeats": [f["repeat"] for f in figures if f["drift"]["flagged"]],
+        "sold_out_repeats": [f["repeat"] for f in figures if f["sold_out"]],
         "degraded": (sum(f["degraded"] for f in figures)
                      if all(f["degraded"] is not None for f in figures) else None),
         "held": _held(figures),
         "stats": estimates,
         "endpoints": _endpoints(repeats), "failures": _failures(repeats),
         "components": _mean_use(figures, lab=False),
+        "cpu_ms_by_component": _mean_ms(figures),
         "lab_processes": _mean_use(figures, lab=True),
         "latency_histogram": dict(sorted(stats.merge_histograms(
             e["response_times"] for r in repeats for e in r.locust).items())),
     }
+
+
+def _mean_ms(figures: list[dict]) -> dict[str, float]:
+    """CPU ms per request of each component, mean over the repeats that served requests
+    (a component a repeat did not sample counts 0 there)."""
+    served = [f["cpu_ms_by_component"] for f in figures if f["cpu_ms_per_request"] is not None]
+    names = sorted({c for ms in served for c in ms})
+    return {c: sum(ms.get(c) or 0.0 for ms in served) / len(served) for c in names}
 
 
 def _held(figures: list[dict]) -> dict | None:
@@ -268,9 +318,8 @@ def _ratios(archs: dict[str, dict]) -> dict | None:
         return stats.ratio(*(stats.estimate(v) for v in values)).to_dict()
 
     return {"numerator": a, "denominator": b, "method": stats.RATIO_METHOD,
-            "coverage": coverage.measured_coverage(),
-            "throughput": of("throughput_rps"), "goodput": of("goodput_rps"),
-            "p95": of("p95_ms")}
+            "coverage": coverage.measured_coverage()} | {
+        name: of(metric) for name, metric in RATIOS.items()}
 
 
 def calibration_rows(cal: dict) -> list[dict]:
@@ -342,8 +391,18 @@ def build_summary(run: Run) -> dict:
     budget = manifest.get("budget") or {}
     sut_cores = len(budget.get("sut_cpus") or []) or int(budget.get("cpus_total") or 1)
     basis = _memory_basis(run)
-    archs = {a: arch_summary(run.of(a), basis, sut_cores)
+    load = workload.describe(manifest.get("config") or {}, run.repeats[0].run)
+    varies = load["shape"] if load["load_varies"] else None
+    archs = {a: arch_summary(run.of(a), basis, sut_cores, varies)
              for a in run.architectures if run.of(a)}
+    figures = [f for a in archs.values() for f in a["repeats"]]
+    # What the generator saw counts too: a checkout or a 409 means something bought.
+    load["buys"] = load["buys"] or any(f["checkouts"] or f["conflicts_409"] for f in figures)
+    load["measured_s"] = [min(f["measured_s"] for f in figures),
+                          max(f["measured_s"] for f in figures)]
+    load["repeats"] = load["repeats"] or max(a["n"] for a in archs.values())
+    load["restocked_to"] = sorted({f["restocked_to"] for f in figures
+                                   if f["restocked_to"] is not None})
     return {
         "format": formats.SUMMARY_FORMAT, "run": run.path.name,
         "experiment": manifest.get("experiment"),
@@ -351,6 +410,7 @@ def build_summary(run: Run) -> dict:
         "missing": [{"arch": m.arch, "repeat": m.repeat, "reason": m.reason}
                     for m in run.missing],
         "arch": archs, "ratios": _ratios(archs),
+        "workload": load, "drift_rule": drift.rule(),
         "budget": budget, "sut_cores": sut_cores, "memory_basis": basis,
         "calibration": _calibration(run),
         "machine": manifest.get("machine") or {}, "config": manifest.get("config") or {},

@@ -1,9 +1,11 @@
-"""The table `make demo` prints, from summary.json: it must print whatever the
-summary holds, including ratios and estimates without (all of) their bounds."""
+"""The summary `make demo`, `archlab bench` and `archlab report` print, from
+summary.json: it must print whatever the summary holds, including ratios and estimates
+without (all of) their bounds, and never state a ratio whose interval includes 1 as a
+finding."""
 
 import pytest
 
-from archlab.commands.demo import summary_lines
+from archlab.report.console import summary_lines
 
 
 def _est(mean: float, lo: float | None = None, hi: float | None = None, n: int = 3) -> dict:
@@ -34,33 +36,39 @@ def _r(value, lo, hi):
     return {"value": value, "lo": lo, "hi": hi, "bounded": lo is not None and hi is not None}
 
 
+def _row(lines: list[str], arch: str) -> list[str]:
+    return next(line for line in lines if line.startswith(arch + " ")).split()
+
+
 def test_a_normal_summary():
     lines = summary_lines(_summary(_r(2.0, 1.8, 2.2), _r(0.5, 0.4, 0.6)))
-    assert lines[0].startswith("architecture")
-    assert lines[1].split()[:4] == ["monolith", "3", "200", "[180-220]"]
-    assert lines[1].split()[-1] == "6"  # errors over the three repeats
-    assert lines[-1] == ("monolith / microservices: goodput 2.00x [1.80-2.20]; "
-                         "p95 0.50x [0.40-0.60]")
+    assert lines[0].startswith("req/s: each repeat's requests over its measured window")
+    assert lines[1].startswith("architecture")
+    assert _row(lines, "monolith")[:4] == ["monolith", "3", "200", "[180-220]"]
+    assert _row(lines, "monolith")[-1] == "6"  # errors over the three repeats
+    assert lines[-3:] == ["monolith / microservices, ratio of geometric means [95% CI]:",
+                          "  throughput 2.00x [1.80-2.20]", "  p95 0.50x [0.40-0.60]"]
 
 
 def test_an_interval_that_includes_one_is_not_distinguishable():
     lines = summary_lines(_summary(_r(2.0, 1.8, 2.2), _r(0.46, 0.21, 1.13)))
-    assert lines[-1].endswith("p95 0.46x [0.21-1.13], not distinguishable")
-    assert "goodput 2.00x [1.80-2.20];" in lines[-1]
+    assert lines[-1] == "  p95 0.46x [0.21-1.13], not distinguishable in this run"
+    assert lines[-2] == "  throughput 2.00x [1.80-2.20]"
 
 
 def test_a_ratio_without_an_upper_bound():
     # older summaries: the bracket had no upper bound when b's interval reached zero
     lines = summary_lines(_summary(_r(3.0, 1.5, None), _r(0.9, 0.5, None)))
-    assert "goodput 3.00x [1.50-no upper bound];" in lines[-1]
-    assert lines[-1].endswith("p95 0.90x [0.50-no upper bound], not distinguishable")
+    assert lines[-2] == "  throughput 3.00x [1.50-no upper bound]"
+    assert lines[-1] == "  p95 0.90x [0.50-no upper bound], not distinguishable in this run"
 
 
 def test_a_single_repeat_has_no_intervals():
     lines = summary_lines(_summary(_r(2.0, None, None), _r(0.5, None, None), n=1))
-    assert lines[1].split()[:5] == ["monolith", "1", "200", "[no", "interval]"]
-    assert lines[-1] == ("monolith / microservices: goodput 2.00x [no interval], not "
-                         "distinguishable; p95 0.50x [no interval], not distinguishable")
+    assert _row(lines, "monolith")[:5] == ["monolith", "1", "200", "[no", "interval]"]
+    assert lines[-2:] == [
+        "  throughput 2.00x [no interval], not distinguishable in this run",
+        "  p95 0.50x [no interval], not distinguishable in this run"]
 
 
 @pytest.mark.parametrize("missing", [None, _r(None, None, None)])
@@ -68,11 +76,25 @@ def test_a_ratio_without_a_value(missing):
     summary = _summary(missing, _r(0.5, 0.4, 0.6))
     summary["arch"]["monolith"]["stats"]["p99_ms"] = None
     lines = summary_lines(summary)
-    assert "goodput -;" in lines[-1]
-    assert lines[1].split()[-2:] == ["-", "6"]
+    assert "  throughput -" in lines
+    assert _row(lines, "monolith")[-2:] == ["-", "6"]
 
 
 def test_no_ratios_with_one_architecture():
     summary = _summary(_r(2.0, 1.8, 2.2), _r(0.5, 0.4, 0.6))
     summary["architectures"], summary["ratios"] = ["monolith"], None
-    assert len(summary_lines(summary)) == 2
+    assert len(summary_lines(summary)) == 3
+
+
+def test_the_flags_are_printed_briefly():
+    summary = _summary(_r(2.0, 1.8, 2.2), _r(0.5, 0.4, 0.6))
+    mono = summary["arch"]["monolith"]
+    mono["repeats"][1]["drift"] = {"flagged": True, "lowest_share": 0.66}
+    mono["sold_out_repeats"] = [3]
+    lines = summary_lines(summary)
+    at = next(i for i, line in enumerate(lines) if line.startswith("monolith "))
+    assert lines[at + 1:at + 3] == [
+        "  ! repeat 2: throughput drifted within its measured window (slowest part 66% of "
+        "the fastest; report: How to read this, Drift)",
+        "  ! SOLD OUT in repeat(s) [3]: a product's stock reached 0, so their 409s measure "
+        "the sell-out, not the architecture"]

@@ -14,9 +14,10 @@ from archlab.cli import build_cli
 from archlab.commands import report as command
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "run"
+# The fixture's system has one core: no req/s-per-core chart (test_report_rules.py).
 CHARTS = {"throughput", "latency", "latency_percentiles", "throughput_over_time",
-          "p95_over_time", "cpu_by_component", "memory_by_component", "efficiency",
-          "calibration"}
+          "p95_over_time", "cpu_by_component", "cpu_per_request", "memory_by_component",
+          "rps_per_gib", "calibration"}
 T1 = 12.706  # t for one degree of freedom (two repeats)
 
 
@@ -66,16 +67,23 @@ def test_summary_structure(summary):
         a = summary["arch"][arch]
         assert a["n"] == 2 and [r["repeat"] for r in a["repeats"]] == [1, 2]
         assert set(a["stats"]) == {"throughput_rps", "goodput_rps", "p50_ms", "p95_ms",
-                                   "p99_ms", "error_rate", "rps_per_core", "rps_per_gib"}
+                                   "p99_ms", "error_rate", "rps_per_core", "rps_per_gib",
+                                   "cpu_ms_per_request"}
         for est in a["stats"].values():
             assert set(est) == {"mean", "stdev", "n", "half_width", "ci95"}
         assert {"method", "name", "requests", "rps", "p50_ms", "p95_ms", "p99_ms",
                 "failures"} == set(a["endpoints"][0])
         repeat = a["repeats"][0]
         assert {"throughput_rps", "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
-                "conflicts_409", "generator", "components", "timeline"} <= set(repeat)
+                "conflicts_409", "generator", "components", "timeline", "measured_s",
+                "cpu_ms_per_request", "cpu_ms_by_component", "drift",
+                "stock_min_available", "restocked_to", "sold_out"} <= set(repeat)
+        assert a["drifting_repeats"] == [] and a["sold_out_repeats"] == []
     assert set(summary["ratios"]) == {"numerator", "denominator", "method", "coverage",
-                                      "throughput", "goodput", "p95"}
+                                      "throughput", "goodput", "p50", "p95", "p99",
+                                      "cpu_per_request"}
+    assert summary["workload"]["personas"] == {"BrowserUser": 3, "BuyerUser": 1}
+    assert summary["workload"]["measured_s"] == [10.0, 10.0]
     assert summary["memory_basis"] == "pss" and summary["sut_cores"] == 1
 
 

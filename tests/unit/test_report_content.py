@@ -1,4 +1,5 @@
-from archlab.report.content import headline, invert
+from archlab.report.content import headline, invert, ratio_cell, share_cell
+from archlab.report.words import ratio_text
 
 
 def _summary(good: dict, p95: dict, n: int = 3) -> dict:
@@ -37,13 +38,45 @@ def test_headline_names_the_faster_architecture_first():
 def test_headline_says_when_the_interval_includes_one():
     paras = headline(_summary({"value": 1.1, "lo": 0.9, "hi": 1.3, "bounded": True},
                               {"value": 0.9, "lo": 0.8, "hi": 1.0, "bounded": True}))
-    assert "cannot be told apart on goodput" in paras[0].text
+    assert paras[0].text == (
+        "Goodput: not distinguishable in this run between the monolith and the "
+        "microservices (1.10x, 95% CI 0.90–1.30x); p95 response time: not distinguishable "
+        "in this run (0.90x, 95% CI 0.80–1.00x).")
+    paras = headline(_summary({"value": 1.1, "lo": 0.9, "hi": 1.3, "bounded": True},
+                              {"value": 0.5, "lo": 0.4, "hi": 0.6, "bounded": True}))
+    assert paras[0].text.endswith("; the monolith's p95 response time was 0.50x the "
+                                  "microservices' (95% CI 0.40–0.60x).")
 
 
 def test_a_p95_ratio_whose_interval_includes_one_is_not_stated_as_a_finding():
     # Seen in a report: "at 0.46x their p95 (95% CI 0.21-1.13x)" stated as a finding.
     paras = headline(_summary({"value": 1.83, "lo": 1.70, "hi": 1.97, "bounded": True},
                               {"value": 0.46, "lo": 0.21, "hi": 1.13, "bounded": True}))
-    assert "their p95 response time not distinguishable (0.46x, 95% CI 0.21–1.13x)" in (
-        paras[0].text)
-    assert "at 0.46x" not in paras[0].text
+    assert paras[0].text.endswith(
+        "with a p95 response time not distinguishable in this run from the microservices' "
+        "(0.46x, 95% CI 0.21–1.13x).")
+    assert "at 0.46x" not in paras[0].text and "0.46x their" not in paras[0].text
+
+
+def test_every_ratio_phrase_follows_the_rule():
+    found = {"value": 2.01, "lo": 1.89, "hi": 2.15, "bounded": True}
+    across = {"value": 0.46, "lo": 0.21, "hi": 1.13, "bounded": True}
+    single = {"value": 2.0, "lo": None, "hi": None, "bounded": False,
+              "note": "no interval: an architecture has a single repeat"}
+    assert ratio_text(found) == "2.01x (95% CI 1.89–2.15x)"
+    assert ratio_text(across) == ("not distinguishable in this run (0.46x, 95% CI "
+                                  "0.21–1.13x)")
+    assert ratio_text(single) == ("not distinguishable in this run (2.00x, no interval: "
+                                  "an architecture has a single repeat)")
+    assert ratio_cell(found) == "2.01x"
+    assert ratio_cell(across) == ratio_cell(across | {"hi": None}) == (
+        "0.46x: not distinguishable in this run")
+    assert ratio_cell(single) == "2.00x: not distinguishable in this run"
+
+
+def test_a_calibration_share_is_a_ratio_too():
+    assert share_cell({"rps_ratio": 0.78, "rps_ratio_ci": [0.70, 0.85]}) == "78% (70–85%)"
+    assert share_cell({"rps_ratio": 0.97, "rps_ratio_ci": [0.90, 1.04]}) == (
+        "97% (90–104%): not distinguishable from the floor")
+    assert share_cell({"rps_ratio": 0.9}) == (
+        "90% (no interval: not distinguishable from the floor)")
