@@ -15,6 +15,8 @@ FAKE_APT = """#!/bin/bash
 echo "apt-get $*" >> "$CALLS"
 [ "$1" = update ] && exit 0
 echo "Reading package lists..."
+n=0; for p in "${@: -3}"; do n=$((n+1))
+  echo "Get:$n http://deb.debian.org/debian bookworm/main amd64 $p amd64 1.0 [1 kB]"; done
 for p in "${@: -3}"; do echo "Unpacking $p (1.0) ..."; done
 for p in "${@: -3}"; do echo "Setting up $p (1.0) ..."; done
 exit "${APT_EXIT:-0}"
@@ -50,7 +52,7 @@ def test_ci_run_says_what_it_installs_while_it_does(tmp_path):
     assert lines[0].startswith("installing system packages: ") and "wrk" in lines[0]
     assert lines[1] == "  apt-get update (reading the package lists) ..."
     assert lines[2].startswith("  apt-get install (")
-    assert "    Setting up wrk (1.0) ..." in lines
+    assert "    downloading wrk" in lines and "    Setting up wrk (1.0) ..." in lines
     assert "Reading package lists..." not in done.stdout  # the noise is left out
     assert lines[-1].startswith("  installed in ")
     assert calls.splitlines()[-1] == "make test"
