@@ -112,8 +112,10 @@ def ratio_interval(ratios: list[float]) -> tuple[float, list[float] | None]:
 
 def summarize(runs: list[dict]) -> dict:
     """Per (arch, endpoint): median req/s, p50 and p99 of app and floor over the rounds
-    used, and the app's share of its floor (req/s ratio of the medians; latency ratios
-    floor/app, so 1.0 = as fast), with a 95% interval of the req/s share over rounds.
+    used, and the app's share of its floor (`rps_ratio`: req/s ratio of the medians;
+    latency ratios floor/app, so 1.0 = as fast). The share shown is `rps_ratio_gmean`,
+    the geometric mean of the per-round ratios, the centre of its 95% interval
+    (`rps_ratio_ci`; report.words.floor_share).
 
     A round is a back-to-back pair of one app run and one floor run. Pairs where either
     run was flagged for host noise are left out while clean pairs remain (else all are

@@ -30,6 +30,11 @@ PERSONA_NEEDS = {
     "AccountHolderUser": {"checkout", "invoice"},
 }
 
+
+def persona_buys(name: str) -> bool:
+    """Whether a persona checks out; an unknown one (a newer locustfile's) is taken to."""
+    return "checkout" in PERSONA_NEEDS.get(name, {"checkout"})
+
 DEFAULT_EXPERIMENT = Path("experiments") / "baseline.yaml"
 
 # How each web process of the system under test is sized from its share of the cores.

@@ -76,10 +76,10 @@ def run(experiment: Experiment, *, port_base: int | None = None,
     manifest_file = run_dir / "manifest.json"
     manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
 
-    def record_server(info: StackInfo, state: dict) -> None:
+    def record_server(info: StackInfo) -> None:
         # The bench's own file while it runs: which PostgreSQL server really answered.
-        server = (state.get("database") or {}).get("server_version")
-        entry = {"arch": info.arch, "run_id": info.run_id, "server_version": server,
+        entry = {"arch": info.arch, "run_id": info.run_id,
+                 "server_version": info.database_server_version,
                  "database": info.database}
         recorded["postgres_servers"].append(entry)
         manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")

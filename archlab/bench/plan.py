@@ -9,8 +9,9 @@ from archlab import config, formats
 from archlab.experiment import Experiment
 from archlab.manifest import machine_facts
 
-UNPINNED_NOTE = ("1 core: the generator and the system under test share it, unpinned, so "
-                 "the generator's load is part of what is measured")
+UNPINNED_NOTE = ("unpinned (one core, or an OS without CPU pinning): the generator and the "
+                 "system under test share every core, so the generator's load is part of "
+                 "what is measured")
 ORDER_RULE = ("ABBA: odd repeats run the architectures in the experiment's order, even "
               "repeats in reverse, so neither always runs first")
 

@@ -43,7 +43,7 @@ class Bench:
 
     def __init__(self, experiment: Experiment, run_dir: Path, budget: budgets.Budget,
                  platform: LocalPlatform, echo: Callable[[str], None], console: Console,
-                 on_stack: Callable[[StackInfo, dict], None] | None = None):
+                 on_stack: Callable[[StackInfo], None] | None = None):
         self.experiment = experiment
         self.run_dir = run_dir
         self.budget = budget
@@ -51,7 +51,7 @@ class Bench:
         self.echo = echo
         self.console = console
         # Told about every stack once it is up (the manifest records the server that ran).
-        self.on_stack = on_stack or (lambda info, state: None)
+        self.on_stack = on_stack or (lambda info: None)
 
     def run_all(self) -> None:
         """Every architecture and repeat in the planned order; stops at the first failure."""
@@ -86,12 +86,12 @@ class Bench:
             info = self.platform.up(arch, settings=self.experiment.settings)
             started = True
             state = read_json(info.state_dir / "state.json")
-            self.on_stack(info, state)
+            self.on_stack(info)
             record["host"] = info.base_url
             record["stack"] = {"run_id": info.run_id, "startup_seconds": info.startup_seconds,
                                "sizing": state["sizing"], "settings": state["settings"],
                                "environment": state.get("environment"),
-                               "postgres": (state.get("database") or {}).get("server_version")}
+                               "postgres": info.database_server_version}
             self.platform.reseed()
             # A run that buys gets enough stock not to sell out (archlab.bench.restock);
             # a browsing run keeps the seeded shelf stock.

@@ -3,12 +3,13 @@
 import click
 
 from archlab import calibrate, hostcpu
+from archlab.report.words import floor_share
 
 
 def _share(row: dict) -> str:
     ci = row.get("rps_ratio_ci")
     interval = f"{ci[0]:.0%}-{ci[1]:.0%}" if ci else "-"
-    return f"{row['rps_ratio']:>7.0%}{interval:>12}"
+    return f"{floor_share(row):>7.0%}{interval:>12}"
 
 
 def _rounds(row: dict) -> str:

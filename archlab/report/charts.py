@@ -15,6 +15,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from archlab.report import stats  # noqa: E402
+from archlab.report.words import floor_share  # noqa: E402
 
 DPI = 110
 ARCH_COLOURS = {"monolith": "#1f77b4", "microservices": "#ff7f0e"}
@@ -238,7 +239,7 @@ def plot_calibration(ax, summary: dict) -> None:
             if row is None:
                 continue
             x = k + (j - (len(archs) - 1) / 2) * width
-            share = 100 * row["rps_ratio"]
+            share = 100 * floor_share(row)
             ax.bar(x, share, width=width * 0.92,
                    color=arch_colour(arch, summary["architectures"] + archs),
                    alpha=0.85, label=arch if k == 0 else None)
@@ -256,7 +257,7 @@ def plot_calibration(ax, summary: dict) -> None:
                   [(names.get(e) or e).split(" (")[0] for e in endpoints])
     ax.set_ylabel("req/s as % of its floor")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}%"))
-    ax.set_ylim(0, max(125, max((100 * r["rps_ratio"] for r in rows), default=0) * 1.2))
+    ax.set_ylim(0, max(125, max((100 * floor_share(r) for r in rows), default=0) * 1.2))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.grid(axis="x", visible=False)
 

@@ -10,6 +10,7 @@ from archlab.report.stats import t95
 from archlab.report.words import (
     NOT_DISTINGUISHABLE,
     distinguishable,
+    floor_share,
     invert,
     noun,
     num,
@@ -756,7 +757,7 @@ def _calibration(summary: dict, charts: set[str]) -> list:
 def share_cell(row: dict) -> str:
     """An app's share of its floor with its interval over rounds; like every ratio here,
     one whose interval includes 100% (or that has none) is not a finding."""
-    text = f"{100 * row['rps_ratio']:.0f}%"
+    text = f"{100 * floor_share(row):.0f}%"
     interval = row.get("rps_ratio_ci")
     if not interval or None in interval:
         return f"{text} (no interval: not distinguishable from the floor)"

@@ -13,8 +13,8 @@ drop half-way puts half of the parts low and would drag a median down with them.
 from bisect import bisect_right
 
 WINDOWS = 4
-# Set from measured jitter: on a quiet 2-core box, 11 of the 12 repeats of two demo runs
-# (3-s parts, nothing happening to them) had a slowest part at 75-93% of their fastest;
+# Set from measured jitter: on a 2-core box, 11 of the 12 repeats of two back-to-back demo
+# runs (3-s parts, host noise 4-6% of a core) had a slowest part at 75-93% of their fastest;
 # a drop such as 560 to 370 req/s half-way (66%) or a stalled part lies below 70%.
 MIN_SHARE = 0.7
 # Parts shorter than this hold too few history rows to say anything.

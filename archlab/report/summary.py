@@ -326,7 +326,8 @@ def calibration_rows(cal: dict) -> list[dict]:
     """Each architecture's share of its floor per endpoint, from either calibration.json
     shape: the per-endpoint `table`, or the first version's `medians`/`ratio_to_floor`."""
     if "table" in cal:
-        keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "rps_ratio_ci",
+        keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "rps_ratio_gmean",
+                "rps_ratio_ci",
                 "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms")
         return [{k: row.get(k) for k in keys} for row in cal["table"] if "rps_ratio" in row]
     medians, rows = cal.get("medians", {}), []

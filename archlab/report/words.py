@@ -58,3 +58,11 @@ def invert(r: dict) -> dict:
             "lo": (1 / r["hi"] if r["hi"] else 0.0) if r["lo"] is not None else None,
             "hi": 1 / r["lo"] if r["lo"] else None, "bounded": r["bounded"]} | (
                 {"note": r["note"]} if r.get("note") else {})
+
+
+def floor_share(row: dict) -> float:
+    """A calibration row's share of its floor as shown beside its interval: the geometric
+    mean of the per-round app/floor ratios, which the interval is centred on; the ratio of
+    the medians where no per-round ratios were kept (an older file, a single round)."""
+    gmean = row.get("rps_ratio_gmean")
+    return gmean if gmean is not None else row["rps_ratio"]

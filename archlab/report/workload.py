@@ -3,7 +3,7 @@ personas and whether any of them buys, the loop (closed, or with think time), th
 the measured seconds, the repeats. The report states it next to its headline, because
 every figure depends on it."""
 
-from archlab.experiment import PERSONA_NEEDS
+from archlab.experiment import persona_buys
 from loadtests import shapes
 
 # What each persona does, in a few words (its behaviour is loadtests/locustfile.py's).
@@ -17,11 +17,6 @@ PERSONA_WORDS = {
 }
 # Read from the first repeat's run.json when the manifest's config lacks them (older runs).
 RUN_KEYS = ("personas", "users", "spawn_rate", "wait_s", "shape", "warmup_s", "duration_s")
-
-
-def persona_buys(name: str) -> bool:
-    """Whether a persona checks out; an unknown one (a newer locustfile) might."""
-    return "checkout" in PERSONA_NEEDS.get(name, {"checkout"})
 
 
 def load_varies(shape: str | None) -> bool:

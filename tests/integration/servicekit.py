@@ -20,7 +20,7 @@ import yaml
 from werkzeug.serving import make_server
 
 from archlab.config import project_root
-from archlab.db import start_database
+from archlab.db import EmbeddedPostgres, start_database
 from microservices.common.client import fill_path
 from microservices.common.security import SERVICE_TOKEN_HEADER, issue_service_token
 
@@ -32,6 +32,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def bare_server(max_connections: int = 20) -> Iterator[EmbeddedPostgres]:
+    """A bare PostgreSQL server (no databases made) on a port the kernel picks, stopped
+    when done; `yield from` it in a fixture."""
+    db = EmbeddedPostgres.create(free_port())
+    db.start(max_connections=max_connections)
+    try:
+        yield db
+    finally:
+        db.stop()
 
 
 def throwaway_cluster(port: int, namespace: str) -> Iterator:

@@ -18,15 +18,12 @@ from archlab.db import (
     make_dsn,
 )
 from archlab.errors import DatabaseUnavailable, LabError
-from tests.integration.servicekit import free_port
+from tests.integration.servicekit import bare_server, free_port
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    db = EmbeddedPostgres.create(free_port())
-    db.start(max_connections=20)
-    yield db
-    db.stop()
+    yield from bare_server()
 
 
 def connect(dsn: str):

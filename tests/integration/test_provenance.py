@@ -16,12 +16,12 @@ import psutil
 import psycopg2
 import pytest
 
-from archlab.db import EmbeddedPostgres, make_dsn
+from archlab.db import make_dsn
 from archlab.platforms.local import HOST_VARIABLES, SECRET_MARK, LocalPlatform
 from archlab.platforms.statefiles import read_json
 from archlab.stacks import DatabaseSpec, ProcessSpec, Stack
 from tests import ports
-from tests.integration.servicekit import free_port
+from tests.integration.servicekit import bare_server
 
 # Set in the shell of the process that calls `up`; none of them may reach the stack.
 SHELL = {"WEB_KEEPALIVE": "1", "WEB_LOGLEVEL": "debug", "MONOLITH_MAILER": "broken-value",
@@ -137,10 +137,7 @@ def test_the_recorded_server_version_is_the_running_servers(monolith):
 @pytest.fixture(scope="module")
 def external_server():
     """A PostgreSQL server the lab did not start, on a port outside every stack's block."""
-    db = EmbeddedPostgres.create(free_port())
-    db.start(max_connections=30)
-    yield db
-    db.stop()
+    yield from bare_server(max_connections=30)
 
 
 @pytest.mark.timeout(120)
