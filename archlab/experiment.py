@@ -36,6 +36,8 @@ def persona_buys(name: str) -> bool:
     return "checkout" in PERSONA_NEEDS.get(name, {"checkout"})
 
 DEFAULT_EXPERIMENT = Path("experiments") / "baseline.yaml"
+# An open loop's slots: arrivals in flight at once (loadtests.openloop).
+DEFAULT_MAX_IN_FLIGHT = 64
 
 # How each web process of the system under test is sized from its share of the cores.
 # per-process: every web process gets one worker per core of the share (today's
@@ -52,8 +54,9 @@ class Experiment:
     name: str
     path: Path
     personas: dict[str, int]
-    users: int
-    spawn_rate: float
+    # The closed loop's users (None: an open loop only).
+    users: int | None
+    spawn_rate: float | None
     warmup_s: int
     duration_s: int
     repeats: int
@@ -65,13 +68,49 @@ class Experiment:
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
     # How the stacks' web processes are sized from the cores (SIZINGS).
     sizing: str = "per-process"
+    # The open loop: its steps [(rps, seconds)], or a share of the slower architecture's
+    # goodput measured by this run's closed loop (then decided once that has run).
+    arrival_steps: tuple[tuple[float, float], ...] | None = None
+    capacity_share: float | None = None
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The loops this experiment runs, in order: "closed" (users) then "open"."""
+        opened = self.arrival_steps is not None or self.capacity_share is not None
+        return (("closed",) if self.users is not None else ()) + (("open",) if opened else ())
+
+    def arrival_rate(self):
+        """`arrival_rate` as a file gives it (None: no open loop)."""
+        if self.capacity_share is not None:
+            return {"share_of_capacity": self.capacity_share}
+        if self.arrival_steps is None:
+            return None
+        if len(self.arrival_steps) == 1:
+            return self.arrival_steps[0][0]
+        return [{"rps": rps, "for_s": seconds} for rps, seconds in self.arrival_steps]
+
+    def open_loop(self, steps: tuple[tuple[float, float], ...]) -> "Experiment":
+        """The open phase as an experiment of its own, at the decided `steps`."""
+        return dataclasses.replace(self, users=None, spawn_rate=None, shape=None,
+                                   arrival_steps=steps, capacity_share=None)
 
     def to_config(self) -> dict:
-        """The resolved experiment as plain JSON data (for manifest.json)."""
+        """The resolved experiment as plain JSON data (for manifest.json), in the file's
+        keys (so it parses back)."""
         config = dataclasses.asdict(self)
         config["path"] = str(self.path)
         config["architectures"] = list(self.architectures)
         config["wait_s"] = list(self.wait_s)
+        for key in ("arrival_steps", "capacity_share"):
+            del config[key]
+        if self.users is None:
+            for key in ("users", "spawn_rate", "wait_s", "shape"):
+                del config[key]
+        if "open" in self.phases:
+            config["arrival_rate"] = self.arrival_rate()
+        else:
+            del config["max_in_flight"]
         return config
 
     def with_overrides(self, *, repeats: int | None = None, duration_s: int | None = None,
@@ -86,13 +125,13 @@ class Experiment:
         return parse(raw, self.path, name=self.name, where="the command line")
 
 
-REQUIRED = ("personas", "users", "spawn_rate", "warmup_s", "duration_s", "repeats",
-            "architectures")
-OPTIONAL = ("format", "wait_s", "shape", "description", "settings", "sizing")
+REQUIRED = ("personas", "warmup_s", "duration_s", "repeats", "architectures")
+# A closed loop needs users and spawn_rate, an open loop arrival_rate; a file may give both.
+OPTIONAL = ("format", "users", "spawn_rate", "arrival_rate", "max_in_flight", "wait_s",
+            "shape", "description", "settings", "sizing")
 # Sections of features that are coming, refused by name until they are built (and then
 # moved to OPTIONAL): the shapes they will take are in docs/experiments.md.
 RESERVED = {
-    "arrival_rate": "open-loop load (arrival_rate) is not built yet; use users",
     "faults": "a fault schedule (faults) is not built yet; remove it (a fault given at "
               "start-up is a stack setting, e.g. settings: {INVOICE_PRINTER: offline})",
     "scaling": "replicas per service (scaling) are not built yet; remove it (every "
@@ -164,8 +203,20 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         if not _is_int(weight) or weight < 1:
             fail(f"personas.{persona}", f"weight must be a whole number >= 1, not {weight!r}")
 
-    users = _number(raw["users"], "users", fail, whole=True, minimum=1)
-    spawn_rate = _number(raw["spawn_rate"], "spawn_rate", fail, positive=True)
+    if "users" not in raw and "arrival_rate" not in raw:
+        fail("users", "missing: give users (a closed loop), arrival_rate (an open loop) "
+                      "or both")
+    users = spawn_rate = None
+    if "users" in raw:
+        users = _number(raw["users"], "users", fail, whole=True, minimum=1)
+        if "spawn_rate" not in raw:
+            fail("spawn_rate", "missing (how many users start per second)")
+        spawn_rate = _number(raw["spawn_rate"], "spawn_rate", fail, positive=True)
+    else:
+        for key in ("spawn_rate", "wait_s", "shape"):
+            if key in raw:
+                fail(key, "belongs to a closed loop (users), and this file has none: an "
+                          "open loop has no users to start or to pause")
     # Whole seconds: Locust's --run-time takes no fractions.
     warmup_s = _number(raw["warmup_s"], "warmup_s", fail, whole=True, minimum=0)
     duration_s = _number(raw["duration_s"], "duration_s", fail, whole=True, minimum=1)
@@ -207,12 +258,22 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
     if sizing not in SIZINGS_BUILT:
         fail("sizing", f"{sizing} sizing is not built yet; use {', '.join(SIZINGS_BUILT)}")
 
+    arrival_steps = capacity_share = None
+    if "arrival_rate" in raw:
+        arrival_steps, capacity_share = _arrival(raw["arrival_rate"], duration_s,
+                                                 users is not None, fail)
+    elif "max_in_flight" in raw:
+        fail("max_in_flight", "belongs to an open loop: give arrival_rate too")
+    max_in_flight = _number(raw.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT), "max_in_flight",
+                            fail, whole=True, minimum=1)
+
     experiment = Experiment(
         name=name, path=path, personas=dict(personas), users=users, spawn_rate=spawn_rate,
         warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
         architectures=tuple(architectures), wait_s=wait_s, shape=shape,
         description=description.strip(), settings={k: str(v) for k, v in settings.items()},
-        sizing=sizing,
+        sizing=sizing, arrival_steps=arrival_steps, capacity_share=capacity_share,
+        max_in_flight=max_in_flight,
     )
     check_capabilities(experiment, source)
     return experiment
@@ -263,3 +324,42 @@ def _wait(value, fail) -> tuple[float, float]:
                        f"not {value!r}")
     seconds = float(_number(value, "wait_s", fail, minimum=0))
     return seconds, seconds
+
+
+def _arrival(value, duration_s: int, closed: bool, fail):
+    """arrival_rate: req/s (constant), [{rps, for_s}, ...] steps lasting duration_s, or
+    {share_of_capacity: x} of the slower architecture's goodput in this run's closed
+    loop. Returns (steps, share), one of them None."""
+    field = "arrival_rate"
+    if isinstance(value, dict):
+        if set(value) != {"share_of_capacity"}:
+            fail(field, "as a mapping takes share_of_capacity only, e.g. "
+                        "{share_of_capacity: 0.5}")
+        share = _number(value["share_of_capacity"], f"{field}.share_of_capacity", fail,
+                        positive=True)
+        if share > 1:
+            fail(f"{field}.share_of_capacity", f"must be at most 1 (above the slower "
+                                               f"architecture's capacity its queue only "
+                                               f"grows), not {share!r}")
+        if not closed:
+            fail(field, "share_of_capacity needs a closed loop first (users) to measure "
+                        "the capacity: add users and spawn_rate, or give req/s")
+        return None, float(share)
+    if isinstance(value, list):
+        if not value:
+            fail(field, "steps must not be empty, e.g. [{rps: 20, for_s: 10}]")
+        steps = []
+        for i, step in enumerate(value):
+            where = f"{field}[{i}]"
+            if not isinstance(step, dict) or set(step) != {"rps", "for_s"}:
+                fail(where, "must be {rps: <req/s>, for_s: <seconds>}")
+            steps.append((float(_number(step["rps"], f"{where}.rps", fail, positive=True)),
+                          float(_number(step["for_s"], f"{where}.for_s", fail,
+                                        positive=True))))
+        total = sum(seconds for _, seconds in steps)
+        if not math.isclose(total, duration_s):
+            fail(field, f"the steps last {total:g} s; they must last duration_s "
+                        f"({duration_s:g} s)")
+        return tuple(steps), None
+    rps = _number(value, field, fail, positive=True)
+    return ((float(rps), float(duration_s)),), None

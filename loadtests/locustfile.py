@@ -16,6 +16,9 @@ Environment:
                         fills it, the measured run reuses it)
   ARCHLAB_SHAPE         a stage table of loadtests.shapes; without it the users and spawn
                         rate come from the command line
+  ARCHLAB_ARRIVAL       an open-loop schedule (loadtests.openloop): the run's one user
+                        class is then OpenLoop, which sends the personas' tasks at the
+                        scheduled times
 
 Every parameterised URL is reported under one name ("/api/products/[id]"), and a
 response counts as a failure when its body is wrong, not only its status.
@@ -377,3 +380,11 @@ if os.environ.get("ARCHLAB_SHAPE"):
         def tick(self):
             stage = shapes.stage_at(self.stages, self.get_run_time())
             return None if stage is None else (stage.users, stage.spawn_rate)
+
+
+if os.environ.get("ARCHLAB_ARRIVAL"):
+    from loadtests.openloop import open_loop_user
+
+    OpenLoop = open_loop_user(
+        {cls: _weights.get(cls.__name__, 0 if _weights else 1)
+         for cls in (BrowserUser, BuyerUser, CheckoutUser, AccountHolderUser)})

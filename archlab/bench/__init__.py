@@ -13,6 +13,7 @@ to itself and the system under test the others; this process runs pinned to the 
 cores (every stack process inherits that) and starts Locust pinned to the generator's.
 """
 
+import dataclasses
 import importlib.util
 import json
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from archlab.experiment import Experiment
 from archlab.manifest import new_run_dir, results_root
 from archlab.platforms.base import StackInfo
 from archlab.platforms.local import LocalPlatform
+from archlab.report.raw import read_run
+from archlab.report.summary import OPEN_PHASE, build_summary
 
 __all__ = ["Bench", "HistoryTail", "build_report", "locust_argv", "locust_env",
            "locust_wait", "manifest", "newest_calibration", "progress_text", "run",
@@ -72,7 +75,34 @@ def run(experiment: Experiment, *, port_base: int | None = None,
     budget = budgets.plan()
     root = Path(results_dir) if results_dir else results_root()
     run_dir = new_run_dir(experiment.name, root)
-    recorded = manifest(experiment, budget, platform.ports.base, root)
+    # A run with both loops runs the closed one here and the open one in open/.
+    first = experiment if experiment.users is None else dataclasses.replace(
+        experiment, arrival_steps=None, capacity_share=None)
+    echo(f"run folder: {run_dir}")
+    where = (f"system under test on cpu {_cpus(budget.sut_cpus)}, generator on cpu "
+             f"{_cpus(budget.generator_cpus)}" if budget.pinned else UNPINNED_NOTE)
+    echo(f"budget: {where}; {budget.web_workers} web worker(s) x {budget.web_threads} threads")
+    with budgets.system_share(budget):
+        # The run's manifest records the whole experiment, both loops.
+        _run_phase(first, run_dir, budget, platform, root, echo, console,
+                   extra={"config": experiment.to_config()})
+        if experiment.phases == ("closed", "open"):
+            steps, capacity = open_loop_rate(experiment, run_dir)
+            echo(f"open loop: {steps_text(steps)} on every architecture"
+                 + (f" ({experiment.capacity_share:g} of the slower one's goodput in the "
+                    f"closed loop: {capacity_text(capacity)})" if capacity else ""))
+            _run_phase(experiment.open_loop(steps), run_dir / OPEN_PHASE, budget, platform,
+                       root, echo, console, extra={"phase": "open", "capacity": capacity})
+    build_report(run_dir, echo)
+    return run_dir
+
+
+def _run_phase(experiment: Experiment, run_dir: Path, budget: budgets.Budget,
+               platform: LocalPlatform, root: Path, echo, console, extra=None) -> None:
+    """Every repeat of one loop into `run_dir`, with its manifest (the open phase of a
+    run with both loops is a run folder of its own inside the first one)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    recorded = manifest(experiment, budget, platform.ports.base, root) | (extra or {})
     manifest_file = run_dir / "manifest.json"
     manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
 
@@ -84,15 +114,35 @@ def run(experiment: Experiment, *, port_base: int | None = None,
         recorded["postgres_servers"].append(entry)
         manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
 
-    echo(f"run folder: {run_dir}")
-    where = (f"system under test on cpu {_cpus(budget.sut_cpus)}, generator on cpu "
-             f"{_cpus(budget.generator_cpus)}" if budget.pinned else UNPINNED_NOTE)
-    echo(f"budget: {where}; {budget.web_workers} web worker(s) x {budget.web_threads} threads")
-    with budgets.system_share(budget):
-        Bench(experiment, run_dir, budget, platform, echo, console or Console(),
-              on_stack=record_server).run_all()
-    build_report(run_dir, echo)
-    return run_dir
+    Bench(experiment, run_dir, budget, platform, echo, console or Console(),
+          on_stack=record_server).run_all()
+
+
+def open_loop_rate(experiment: Experiment, run_dir: Path):
+    """The open phase's steps, and the closed loop's goodput per architecture when the
+    rate is a share of the slower one's (else None)."""
+    if experiment.capacity_share is None:
+        return experiment.arrival_steps, None
+    # The goodput the report gives each architecture (its mean over the repeats).
+    archs = build_summary(read_run(run_dir))["arch"]
+    capacity = {arch: figures["stats"]["goodput_rps"]["mean"]
+                for arch, figures in archs.items()}
+    slowest = min(capacity.values())
+    if slowest <= 0:
+        raise LabError("the closed loop served no request successfully: there is no "
+                       "capacity to take a share of; see the report of the closed loop")
+    rate = round(experiment.capacity_share * slowest, 1)
+    return ((rate, float(experiment.duration_s)),), capacity
+
+
+def steps_text(steps) -> str:
+    """'40 req/s for 20 s' (a step after another joined with 'then')."""
+    return ", then ".join(f"{rps:g} req/s for {seconds:g} s" for rps, seconds in steps)
+
+
+def capacity_text(capacity: dict[str, float]) -> str:
+    """'monolith 231 req/s, microservices 98 req/s'."""
+    return ", ".join(f"{arch} {rps:.0f} req/s" for arch, rps in capacity.items())
 
 
 def _cpus(cpus) -> str:

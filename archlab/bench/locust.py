@@ -14,10 +14,13 @@ from archlab import config
 from archlab.errors import LabError
 from archlab.experiment import Experiment
 from archlab.platforms import processes
+from loadtests import latency
 
 # Locust gets this long past its run time (startup, --stop-timeout, writing files).
 LOCUST_GRACE_SECONDS = 60.0
 LOCUST_STOP_TIMEOUT_SECONDS = 5
+# An open loop's histograms and counts (loadtests.openloop), beside Locust's files.
+OPENLOOP_FILE = "openloop.json"
 
 
 def locust_wait(experiment: Experiment) -> str:
@@ -70,7 +73,8 @@ class LocustRun:
             self.process.wait()
 
     def check_output(self) -> None:
-        """Refuse a run whose locust.json is not Locust's stats (it crashed)."""
+        """Refuse a run whose locust.json is not Locust's stats (it crashed), or an open
+        loop that did not write its histograms."""
         try:
             stats = json.loads((self.folder / "locust.json").read_text())
         except ValueError:
@@ -80,19 +84,42 @@ class LocustRun:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
             raise LabError(f"Locust exited with {self.process.returncode} without its stats; "
                            f"{log} ends with:\n{tail}")
+        if "ARCHLAB_ARRIVAL" in self.env and not (self.folder / OPENLOOP_FILE).is_file():
+            raise LabError(f"the open loop wrote no {OPENLOOP_FILE}; read "
+                           f"{self.folder / 'locust.log'}")
 
 
 def locust_argv(experiment: Experiment, host: str, folder: Path, seconds: float) -> list[str]:
-    """The Locust command line: headless, --csv with full history, --json to stdout."""
+    """The Locust command line: headless, --csv with full history, --json to stdout. An
+    open loop runs one user, OpenLoop, which sends the schedule and ends Locust itself;
+    its run time is only a backstop past the schedule and the drain."""
+    if experiment.users is None:
+        users, classes = ["-u", "1", "-r", "1"], ["OpenLoop"]
+        seconds += openloop_backstop_s()
+    else:
+        users = ["-u", str(experiment.users), "-r", f"{experiment.spawn_rate:g}"]
+        classes = list(experiment.personas)
     return [
         sys.executable, "-m", "locust", "-f",
         str(config.project_root() / "loadtests" / "locustfile.py"),
-        "--headless", "-u", str(experiment.users), "-r", f"{experiment.spawn_rate:g}",
-        "-t", f"{seconds:.0f}s", "--host", host,
+        "--headless", *users, "-t", f"{seconds:.0f}s", "--host", host,
         "--csv", str(folder / "locust"), "--csv-full-history", "--json", "--only-summary",
         "--stop-timeout", str(LOCUST_STOP_TIMEOUT_SECONDS),
-        *experiment.personas,
+        *classes,
     ]
+
+
+def openloop_backstop_s() -> float:
+    """Seconds Locust may run past an open loop's schedule: the drain and a margin."""
+    return latency.DRAIN_S + 10
+
+
+def arrival_steps(experiment: Experiment, measured: bool) -> list[list[float]]:
+    """The open loop's schedule: the experiment's steps, or for the warm-up its first
+    step's rate for warmup_s."""
+    if measured:
+        return [list(step) for step in experiment.arrival_steps]
+    return [[experiment.arrival_steps[0][0], float(experiment.warmup_s)]]
 
 
 def locust_env(experiment: Experiment, folder: Path, logins: Path, *, run_id: str,
@@ -115,4 +142,10 @@ def locust_env(experiment: Experiment, folder: Path, logins: Path, *, run_id: st
     # The shape drives the measured run only; the warm-up holds the plain user count.
     if measured and experiment.shape:
         env["ARCHLAB_SHAPE"] = experiment.shape
+    for key in ("ARCHLAB_ARRIVAL", "ARCHLAB_MAX_IN_FLIGHT", "ARCHLAB_OPENLOOP_OUT"):
+        env.pop(key, None)
+    if experiment.users is None:
+        env.update({"ARCHLAB_ARRIVAL": json.dumps(arrival_steps(experiment, measured)),
+                    "ARCHLAB_MAX_IN_FLIGHT": str(experiment.max_in_flight),
+                    "ARCHLAB_OPENLOOP_OUT": str(folder / OPENLOOP_FILE)})
     return env

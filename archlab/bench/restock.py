@@ -15,6 +15,9 @@ one level, sized to the experiment by a bound rather than an estimate:
   card processor's 30 ms; experiments/checkout.yaml); the bound's real margin lies in
   taking every checkout to buy the same product.
 
+An open loop's bound: every arrival of the warm-up and the measured run (one task each)
+checks out, all of them the same product.
+
 The margin is in the bound itself: it assumes every checkout of every user buys the
 same product, as many units as it can, as fast as it can. A browsing-only run keeps the
 seeded stock (its level is None).
@@ -46,6 +49,12 @@ def restock_level(experiment: Experiment) -> int | None:
     rule); None for a run that does not buy."""
     if not buys(experiment):
         return None
+    if experiment.users is None:
+        # An open loop: every arrival runs one task, so checks out at most once.
+        first_rps = experiment.arrival_steps[0][0]
+        arrivals = first_rps * experiment.warmup_s + sum(
+            rps * seconds for rps, seconds in experiment.arrival_steps)
+        return (math.ceil(arrivals) + 1) * MAX_UNITS_PER_PRODUCT
     seconds = experiment.warmup_s + experiment.duration_s
     per_checkout = max(experiment.wait_s[0], MIN_CHECKOUT_SECONDS)
     checkouts_per_user = math.ceil(seconds / per_checkout) + 1

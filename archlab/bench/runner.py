@@ -22,7 +22,13 @@ from rich.console import Console
 from archlab import budget as budgets
 from archlab import formats, hostcpu
 from archlab.bench import census
-from archlab.bench.locust import LOCUST_GRACE_SECONDS, LocustRun, locust_argv, locust_env
+from archlab.bench.locust import (
+    LOCUST_GRACE_SECONDS,
+    OPENLOOP_FILE,
+    LocustRun,
+    locust_argv,
+    locust_env,
+)
 from archlab.bench.plan import run_order
 from archlab.bench.progress import HistoryTail, live_line, progress_text
 from archlab.bench.restock import restock_level
@@ -74,8 +80,12 @@ class Bench:
             "generator": None, "host_cpu": None, "census": None,
             "warmup_exit_code": None, "exit_code": None, "stock_min_available": None,
             "restocked_to": None,
+            # The open loop's schedule (None: a closed loop).
+            "arrival": ({"steps": [list(step) for step in e.arrival_steps],
+                         "max_in_flight": e.max_in_flight}
+                        if e.users is None else None),
         }
-        label = f"{arch} {repeat}/{e.repeats}"
+        label = f"{arch} {repeat}/{e.repeats}" + (" (open loop)" if e.users is None else "")
         # Bearer tokens stay out of the results: they live as long as this repeat.
         scratch = Path(tempfile.mkdtemp(prefix="archlab-bench-"))
         logins = scratch / "logins.jsonl"
@@ -159,13 +169,15 @@ class Bench:
                     started_epoch = time.time()
                 return started_epoch is not None
 
-            self._follow(run, "measure", arch, repeat, sampler, measuring_started)
+            self._follow(run, "measure" if e.users is not None else "open", arch, repeat,
+                         sampler, measuring_started)
         finally:
             load = sampler.stop()
             run.stop()
         host = window.close() if started_epoch is not None else None
         lines = logs.count() if started_epoch is not None else None
         run.check_output()
+        self._check_schedule(arch, repeat, folder)
         overloaded = load.mean is not None and load.mean > GENERATOR_OVERLOAD_PERCENT
         if overloaded:
             self.echo(f"WARNING: {arch} {repeat}: the load generator averaged {load.mean:.0f}% "
@@ -186,6 +198,22 @@ class Bench:
             "census": census.take(info.state_dir, state) | {"access_log_lines": lines},
             "exit_code": run.process.returncode,
         }
+
+    def _check_schedule(self, arch: str, repeat: int, folder: Path) -> None:
+        """Say when an open loop's generator fell behind its schedule or left arrivals
+        unanswered (the report flags both from openloop.json)."""
+        if self.experiment.users is not None:
+            return
+        loop = read_json(folder / OPENLOOP_FILE)
+        if loop.get("behind_schedule"):
+            self.echo(f"WARNING: {arch} {repeat}: the load generator fell behind its "
+                      f"schedule (99% of sends within {loop['scheduler_lag']['p99_ms']:.1f} "
+                      f"ms of their time, over {loop['lag_limit_ms']:.0f} ms): it, not the "
+                      "system under test, delayed requests; lower the rate")
+        if loop.get("unfinished"):
+            self.echo(f"WARNING: {arch} {repeat}: {loop['unfinished']} of "
+                      f"{loop['intended']} arrivals were not answered by the end of the "
+                      "drain: the rate is above what this architecture served")
 
     def _warm_up(self, arch: str, repeat: int, folder: Path, info: StackInfo,
                  logins: Path) -> LocustRun:

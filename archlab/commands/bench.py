@@ -23,7 +23,7 @@ def run(experiment_file: str | Path = experiment.DEFAULT_EXPERIMENT, *,
     chosen = experiment.load(experiment_file).with_overrides(
         repeats=repeats, duration_s=duration, warmup_s=warmup, architectures=archs or None)
     order = " ".join(f"{arch}#{repeat}" for arch, repeat in bench.run_order(chosen))
-    echo(f"experiment {chosen.name}: {', '.join(chosen.personas)}, {chosen.users} users, "
+    echo(f"experiment {chosen.name}: {', '.join(chosen.personas)}, {loops_text(chosen)}; "
          f"{chosen.warmup_s} s warm-up + {chosen.duration_s} s measured; order: {order}")
     try:
         run_dir = bench.run(chosen, port_base=port_base, results_dir=results_dir, echo=echo)
@@ -37,6 +37,19 @@ def run(experiment_file: str | Path = experiment.DEFAULT_EXPERIMENT, *,
         for line in console.run_lines(run_dir):
             echo(line)
     return run_dir
+
+
+def loops_text(chosen: experiment.Experiment) -> str:
+    """'16 users (closed loop), then an open loop at 0.5 of the slower capacity'."""
+    parts = []
+    if chosen.users is not None:
+        parts.append(f"{chosen.users} users (closed loop)")
+    if chosen.capacity_share is not None:
+        parts.append(f"an open loop at {chosen.capacity_share:g} of the slower "
+                     "architecture's goodput")
+    elif chosen.arrival_steps is not None:
+        parts.append(f"an open loop of {bench.steps_text(chosen.arrival_steps)}")
+    return ", then ".join(parts)
 
 
 HELP = f"""Run EXPERIMENT (default {experiment.DEFAULT_EXPERIMENT}) and keep its raw results

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from archlab.report import stats  # noqa: E402
+from archlab.report import openloop, stats  # noqa: E402
 from archlab.report.words import floor_share  # noqa: E402
 
 DPI = 110
@@ -136,6 +136,13 @@ def plot_percentile_curve(ax, summary: dict) -> None:
         ax.plot([_nines(p) for p in ps], ys, color=arch_colour(arch, archs), linewidth=2.2,
                 drawstyle="steps-post",
                 label=f"{arch} ({sum(hist.values()):,} requests)")
+    _percentile_axes(ax, lo, hi, top, bottom)
+    ax.legend(loc="upper left", frameon=False)
+
+
+def _percentile_axes(ax, lo: float, hi: float, top: float, bottom: float) -> None:
+    """Percentiles spaced by nines from `lo` to `hi` across, response time up (on a log
+    scale when the curves span more than 30x)."""
     ax.set_xticks([_nines(p) for p in PERCENTILE_TICKS],
                   [f"p{p:g}" for p in PERCENTILE_TICKS])
     ax.set_xlim(lo, hi)
@@ -150,7 +157,28 @@ def plot_percentile_curve(ax, summary: dict) -> None:
     else:
         ax.set_ylabel("response time (ms)")
         ax.set_ylim(0, top * 1.08 if top else 1)
-    ax.legend(loc="upper left", frameon=False)
+
+
+def plot_open_loop(ax, loop: dict) -> None:
+    """An open loop's latency against percentile, one colour per architecture: counted
+    from the intended send time (solid) and from the actual send (dashed), all repeats
+    pooled."""
+    archs = loop["architectures"]
+    top, bottom = 0.0, math.inf
+    for arch in archs:
+        a = loop["arch"][arch]
+        for key, style, said in (("corrected_percentiles", "-", "from intended send"),
+                                 ("uncorrected_percentiles", "--", "from actual send")):
+            points = [(p, ms) for p, ms in a.get(key) or [] if 50 <= p <= 99.9]
+            if not points:
+                continue
+            ys = [ms for _, ms in points]
+            top, bottom = max(top, max(ys)), min(bottom, min(ys))
+            ax.plot([_nines(p) for p, _ in points], ys, style, marker="o", markersize=3,
+                    color=arch_colour(arch, archs), linewidth=2 if style == "-" else 1.2,
+                    label=f"{arch}, {said}")
+    _percentile_axes(ax, _nines(50), _nines(99.9), top, bottom)
+    ax.legend(loc="upper left", frameon=False, fontsize=9)
 
 
 def plot_timeline(ax, summary: dict, column: int, ylabel: str) -> None:
@@ -289,6 +317,14 @@ def draw_all(summary: dict, out_dir: Path) -> dict[str, Path]:
         plot_percentile_curve(ax, summary)
         ax.set_title("Response time by percentile (ms), all repeats pooled")
         files["latency_percentiles"] = _save(fig, out_dir / "latency_percentiles.png")
+
+        loop = summary.get("open_loop") or (summary if openloop.is_open(summary) else None)
+        if loop:
+            fig, ax = plt.subplots(figsize=(8, 4.8))
+            plot_open_loop(ax, loop)
+            ax.set_title(f"Open loop at {openloop.offered(loop)}: response time by "
+                         "percentile (ms)", fontsize=11)
+            files["open_loop_latency"] = _save(fig, out_dir / "open_loop_latency.png")
 
         fig, ax = plt.subplots(figsize=(9, 4.2))
         plot_timeline(ax, summary, 1, "requests per second")

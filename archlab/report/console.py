@@ -6,13 +6,29 @@ ratios stated as findings only when their interval excludes 1."""
 import json
 from pathlib import Path
 
+from archlab.report import openloop
 from archlab.report.words import NOT_DISTINGUISHABLE, distinguishable
 
 # What "req/s" means here, said on the console where other rates scroll by during a run.
 REQ_S_MEANING = ("req/s: each repeat's requests over its measured window (Locust's first "
                  "to last request), then the mean over the repeats [95% CI]")
 RATIO_NAMES = (("throughput", "throughput"), ("goodput", "goodput"), ("p50", "p50"),
-               ("p95", "p95"), ("p99", "p99"), ("cpu_per_request", "CPU per request"))
+               ("p95", "p95"), ("p99", "p99"), ("cpu_per_request", "CPU per request"),
+               ("corrected_p50", "corrected p50"), ("corrected_p95", "corrected p95"),
+               ("corrected_p99", "corrected p99"))
+
+
+# Lists of flagged repeats in an architecture's summary, and what each flag means.
+REPEAT_FLAGS = (
+    ("overloaded_repeats", "the load generator was overloaded in repeat(s) {}: those "
+                           "figures measure the generator"),
+    ("noisy_repeats", "another program loaded the host in repeat(s) {}: those figures may "
+                      "be off (report: Host noise)"),
+    ("behind_schedule_repeats", "the load generator fell behind its schedule in repeat(s) "
+                                "{}: it delayed those requests"),
+    ("unfinished_repeats", "arrivals went unanswered in repeat(s) {}: the rate was above "
+                           "what it served"),
+)
 
 
 def _ci(stat: dict | None, fmt: str) -> str:
@@ -49,8 +65,13 @@ def workload_line(summary: dict) -> str | None:
     wait = load.get("wait_s")
     think = ("think time not recorded" if wait is None else "no think time"
              if max(wait) == 0 else f"think time {wait[0]:g}-{wait[1]:g} s")
-    users = (f"load shape {load['shape']}" if load.get("load_varies")
-             else f"closed loop, {load['users']} users, {think}")
+    if load.get("users") is None:
+        users = (f"open loop at {load.get('arrival_rate')} req/s, at most "
+                 f"{load.get('max_in_flight')} in flight")
+    elif load.get("load_varies"):
+        users = f"load shape {load['shape']}"
+    else:
+        users = f"closed loop, {load['users']} users, {think}"
     return (f"workload: {kind} ({personas}), {users}; {load['repeats']} repeats x "
             f"{load['duration_s']} s measured per architecture")
 
@@ -59,12 +80,7 @@ def _flags(summary: dict, arch: str) -> list[str]:
     """The report's flags of one architecture's repeats, one short line each."""
     a = summary["arch"][arch]
     lines = []
-    if a.get("overloaded_repeats"):
-        lines.append(f"  ! the load generator was overloaded in repeat(s) "
-                     f"{a['overloaded_repeats']}: those figures measure the generator")
-    if a.get("noisy_repeats"):
-        lines.append(f"  ! another program loaded the host in repeat(s) "
-                     f"{a['noisy_repeats']}: those figures may be off (report: Host noise)")
+    lines += [f"  ! {text.format(a[key])}" for key, text in REPEAT_FLAGS if a.get(key)]
     for r in a.get("repeats", []):
         d = r.get("drift") or {}
         if d.get("flagged"):
@@ -103,6 +119,35 @@ def summary_lines(summary: dict) -> list[str]:
                   if key in r]
     lines += [f"missing: {m['arch']} repeat {m['repeat']} ({m['reason']})"
               for m in summary.get("missing") or []]
+    if summary.get("open_loop"):
+        lines += ["", "then, at equal offered load:"] + open_lines(summary["open_loop"])
+    elif openloop.is_open(summary):
+        lines += open_lines(summary, header=False)
+    return lines
+
+
+def open_lines(summary: dict, header: bool = True) -> list[str]:
+    """An open loop's corrected latencies per architecture and their ratios (its
+    workload and flags when it is a phase of a run with a closed loop first)."""
+    lines = ([line for line in (workload_line(summary),) if line] if header else [])
+    lines.append("latency from each request's intended send time (corrected for "
+                 "coordinated omission), mean over repeats [95% CI]:")
+    lines.append(f"{'architecture':<15}{'n':>3}  {'goodput [CI]':<22}{'p50 ms [CI]':<20}"
+                 f"{'p95 ms [CI]':<20}{'p99 ms [CI]':<20}")
+    for arch in summary["architectures"]:
+        a = summary["arch"][arch]
+        s = a["stats"]
+        lines.append(f"{arch:<15}{a['n']:>3}  {_ci(s.get('goodput_rps'), '.0f'):<22}"
+                     f"{_ci(s.get('corrected_p50_ms'), '.1f'):<20}"
+                     f"{_ci(s.get('corrected_p95_ms'), '.1f'):<20}"
+                     f"{_ci(s.get('corrected_p99_ms'), '.1f'):<20}")
+        if header:  # else summary_lines has said them
+            lines += _flags(summary, arch)
+    r = summary.get("ratios")
+    if r and header:
+        lines.append(f"{r['numerator']} / {r['denominator']}, corrected latency [95% CI]:")
+        lines += [f"  {ratio_line(label, r.get(key))}" for key, label in RATIO_NAMES
+                  if key.startswith("corrected") and key in r]
     return lines
 
 

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 from archlab import config
-from archlab.report import drift, why, workload
+from archlab.report import drift, openloop, published, why, workload
 from archlab.report.stats import t95
 from archlab.report.words import (
     NOT_DISTINGUISHABLE,
@@ -98,6 +98,13 @@ FIGURES = {
                            "Throughput per core of the system's budget."),
     "rps_per_gib": Figure("rps_per_gib", "Throughput per GiB",
                           "Throughput per GiB of the system's memory."),
+    "open_loop_latency": Figure(
+        "open_loop_latency", "Open loop: response time by percentile",
+        "Both architectures at the same offered load, all repeats pooled: solid lines count "
+        "each request from its intended send time (what a visitor waits), dashed ones "
+        "from its actual send (what a closed-loop tool would report). Where the dashed "
+        "line lies below the solid one, requests waited for the server or a connection "
+        "before they could be sent."),
     "calibration": Figure("calibration", "Calibration",
                           "Each architecture's req/s as a share of its floor (100% = as "
                           "fast as a bare app doing the same SQL)."),
@@ -209,7 +216,14 @@ def headline(summary: dict) -> list[Para]:
     """The finding, the workload it holds for and why, computed from the data; then what
     could make them wrong."""
     archs, a = summary["architectures"], summary["arch"]
-    out = _lead(summary["ratios"]) if summary["ratios"] else []
+    if openloop.is_open(summary):
+        said = openloop.lead(summary)
+        out = [Para(said, kind="lead")] if said else []
+    else:
+        out = _lead(summary["ratios"]) if summary["ratios"] else []
+        said = openloop.lead(summary["open_loop"]) if summary.get("open_loop") else None
+        if said:
+            out.append(Para(f"{said} See At equal offered load.", kind="lead"))
     if summary.get("workload"):
         out.append(Para(workload.text(summary), term="Workload."))
     because = why.paragraph(summary)
@@ -754,6 +768,53 @@ def _calibration(summary: dict, charts: set[str]) -> list:
     return blocks
 
 
+def _open_loop(loop: dict, charts: set[str], nested: bool) -> list:
+    """The open loop: how its rate was chosen, its corrected latencies with intervals
+    beside the uncorrected ones, their ratios, and what could make them wrong."""
+    share = summary_share(loop) if nested else None
+    blocks = [Para(openloop.how(loop, loop.get("capacity"), share))]
+    said = openloop.lead(loop)
+    if said:
+        blocks.append(Para(said, kind="lead"))
+    blocks.append(Table(openloop.COLUMNS, openloop.table_rows(loop), "lrrrrrrll",
+                        "Means over repeats with their 95% CI; p50/p95/p99 counted from "
+                        "each request's intended send time, all repeats' histograms "
+                        "(HdrHistogram, 3 significant digits) kept in openloop.json."))
+    ratios = openloop.ratio_rows(loop)
+    if ratios:
+        r = loop["ratios"]
+        blocks.append(Table([f"{r['numerator']} / {r['denominator']}", "ratio [95% CI]"],
+                            ratios, "ll", "Ratios of geometric means over repeats."))
+    blocks += [Para(text, kind="warning") for text in openloop.warnings(loop)]
+    for arch in loop["architectures"]:
+        if loop["arch"][arch].get("noisy_repeats"):
+            reps = ", ".join(map(str, loop["arch"][arch]["noisy_repeats"]))
+            blocks.append(Para(f"{arch} open-loop repeat(s) {reps}: another program loaded "
+                               "the host; those figures may be off.", kind="warning"))
+    if "open_loop_latency" in charts:
+        blocks.append(FIGURES["open_loop_latency"])
+    return blocks
+
+
+def summary_share(loop: dict) -> float | None:
+    """The share of the slower capacity an open phase ran at, from its rate and the
+    capacities it was taken from."""
+    capacity = loop.get("capacity") or {}
+    rate = (loop.get("workload") or {}).get("arrival_rate")
+    if not capacity or not isinstance(rate, int | float):
+        return None
+    return round(rate / min(capacity.values()), 2)
+
+
+def _published(summary: dict) -> list:
+    """Other studies' figures, quoted with their sources, beside this run's."""
+    return [Para(published.differs(summary)),
+            Table(["source", "what it says", "its setting", "this run"],
+                  published.rows(summary), "llll",
+                  "Quoted from each source where the row says; this run's figure with "
+                  "its 95% CI.")]
+
+
 def share_cell(row: dict) -> str:
     """An app's share of its floor with its interval over rounds; like every ratio here,
     one whose interval includes 100% (or that has none) is not a finding."""
@@ -883,9 +944,16 @@ def document(summary: dict, charts: set[str]) -> Document:
     perf = [figure(n, summary) for n in ("throughput", "latency", "latency_percentiles",
                                          "throughput_over_time", "p95_over_time")
             if n in charts]
+    loop = summary.get("open_loop") or (summary if openloop.is_open(summary) else None)
     sections = [
         Section("headline", "Headline", headline(summary)),
         Section("summary", "Summary", [_summary_table(summary), _repeats_table(summary)]),
+    ]
+    if loop:
+        sections.append(Section("open-loop", "At equal offered load (open loop)",
+                                _open_loop(loop, charts, nested=loop is not summary)))
+    sections += [
+        Section("published", "Published figures beside this run's", _published(summary)),
         Section("charts", "Charts", perf),
         Section("endpoints", "Per endpoint", _endpoints(summary)),
         Section("resources", "Resource use", _resources(summary, charts)),

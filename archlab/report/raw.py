@@ -39,6 +39,8 @@ class Repeat:
     # The stack's database connections once a second (connections.csv); empty for runs
     # from before the file.
     connections: tuple[dict, ...] = ()
+    # An open loop's openloop.json (loadtests.openloop); None for a closed loop.
+    openloop: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,17 @@ def _degraded(path: Path) -> int | None:
     return _json_lines(path) if path.exists() else None
 
 
+def _openloop(path: Path) -> dict | None:
+    """An open loop's histograms and counts; None when the repeat was a closed loop."""
+    if not path.exists():
+        return None
+    data = read_json(path)
+    for key in ("intended", "completed", "corrected", "uncorrected", "scheduler_lag"):
+        if key not in data:
+            raise _broken(path, f"no {key!r}")
+    return data
+
+
 def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
     """Parse one completed repeat folder."""
     run = read_json(path / "run.json")
@@ -212,7 +225,8 @@ def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
                   metrics=_metrics(path / "metrics.csv"),
                   checkouts=_json_lines(path / "checkouts.jsonl"),
                   format=version, degraded=_degraded(path / "degraded.jsonl"),
-                  connections=_connections(path / "connections.csv"))
+                  connections=_connections(path / "connections.csv"),
+                  openloop=_openloop(path / "openloop.json"))
 
 
 def _plan(manifest: dict, run_dir: Path) -> list[tuple[str, int]]:

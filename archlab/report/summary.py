@@ -59,7 +59,15 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
                      "mismatches": [why it may not describe this run], "noisy_rounds",
                      ...} or null,
      "machine": manifest machine facts, "config": the experiment as run,
-     "order", "order_rule", "postgres_servers": [server versions that ran]}
+     "order", "order_rule", "postgres_servers": [server versions that ran],
+     "open_loop": the open loop's summary (this structure, plus "capacity") for a run
+                  with both loops, else null}
+
+An open loop's repeats add "open_loop" (openloop.json without its histograms) and
+"corrected_p50_ms"/"corrected_p95_ms"/"corrected_p99_ms" (latency from the intended send
+time; estimated and compared like the others); its architectures add
+"behind_schedule_repeats", "unfinished_repeats", "corrected_percentiles" and
+"uncorrected_percentiles" ([[percentile, ms], ...] of all repeats merged).
 """
 
 from collections import defaultdict
@@ -67,16 +75,27 @@ from collections import defaultdict
 from archlab import formats
 from archlab.errors import LabError
 from archlab.report import coverage, drift, stats, workload
-from archlab.report.raw import Repeat, Run
+from archlab.report.raw import Repeat, Run, read_run
+from loadtests import latency
+
+# The percentiles an open loop's pooled latency curve is drawn at.
+PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
 
 METRICS = ("throughput_rps", "goodput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
-           "rps_per_core", "rps_per_gib", "cpu_ms_per_request")
+           "rps_per_core", "rps_per_gib", "cpu_ms_per_request",
+           # An open loop's latencies from each request's intended send time.
+           "corrected_p50_ms", "corrected_p95_ms", "corrected_p99_ms")
 # The ratios of the two architectures' repeats: name -> the figure compared.
 RATIOS = {"throughput": "throughput_rps", "goodput": "goodput_rps", "p50": "p50_ms",
           "p95": "p95_ms", "p99": "p99_ms", "cpu_per_request": "cpu_ms_per_request"}
+# An open loop's ratios, of latencies counted from the intended send time.
+OPEN_RATIOS = {"corrected_p50": "corrected_p50_ms", "corrected_p95": "corrected_p95_ms",
+               "corrected_p99": "corrected_p99_ms"}
 # Processes of the lab itself: measured, but not part of the system under test.
 LAB_COMPONENTS = ("generator", "supervisor")
 MIB = 2**20
+# The folder of a run's open loop when a closed loop ran first (archlab.bench).
+OPEN_PHASE = "open"
 def _memory_basis(run: Run) -> str:
     rows = [m for r in run.repeats for m in r.metrics]
     return "pss" if rows and all(m["pss"] is not None for m in rows) else "rss"
@@ -179,7 +198,43 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
         "host_cpu": host,
         "noisy": bool(host and host.get("flagged")),
         "held": held_figures(rep, sut_mib, sut_cores),
+        "open_loop": open_loop_figures(rep.openloop),
+        **{f"corrected_{p}_ms": (rep.openloop["corrected"][f"{p}_ms"] if rep.openloop
+                                 else None) for p in ("p50", "p95", "p99")},
     }
+
+
+def open_loop_figures(loop: dict | None) -> dict | None:
+    """An open loop's schedule, what became of its arrivals and both latency records
+    (without the encoded histograms); None for a closed loop."""
+    if loop is None:
+        return None
+
+    def plain(record: dict) -> dict:
+        return {k: v for k, v in record.items() if k != "hdr"}
+
+    return {"steps": loop.get("steps"), "max_in_flight": loop.get("max_in_flight"),
+            "complete": loop.get("complete", True),
+            "intended": loop["intended"], "sent": loop.get("sent"),
+            "completed": loop["completed"], "unfinished": loop.get("unfinished", 0),
+            "behind_schedule": bool(loop.get("behind_schedule")),
+            "lag_limit_ms": loop.get("lag_limit_ms"),
+            "scheduler_lag": plain(loop["scheduler_lag"]),
+            "send_delay": plain(loop.get("send_delay") or {}),
+            "corrected": plain(loop["corrected"]), "uncorrected": plain(loop["uncorrected"])}
+
+
+def pooled_percentiles(repeats: list[Repeat], key: str) -> list[list[float]] | None:
+    """The open loop's `key` ("corrected" or "uncorrected") histograms of all repeats
+    merged: [[percentile, ms], ...] at the report's percentiles; None for a closed loop."""
+    if not all(r.openloop for r in repeats):
+        return None
+    merged = latency.new_histogram()
+    for r in repeats:
+        merged.add(latency.decode(r.openloop[key].get("hdr")))
+    if not merged.get_total_count():
+        return None
+    return [[p, merged.get_value_at_percentile(p) / 1000] for p in PERCENTILES]
 
 
 def held_figures(rep: Repeat, sut_mib: float, sut_cores: int) -> dict | None:
@@ -260,13 +315,20 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int,
     estimates = {}
     for metric in METRICS:
         values = [f[metric] for f in figures if f[metric] is not None]
-        estimates[metric] = stats.estimate(values).to_dict() if values else None
+        if values or metric not in OPEN_RATIOS.values():  # a closed loop has no corrected
+            estimates[metric] = stats.estimate(values).to_dict() if values else None
     return {
         "repeats": figures, "n": len(figures),
         "overloaded_repeats": [f["repeat"] for f in figures if f["generator"]["overloaded"]],
         "noisy_repeats": [f["repeat"] for f in figures if f["noisy"]],
         "drifting_repeats": [f["repeat"] for f in figures if f["drift"]["flagged"]],
         "sold_out_repeats": [f["repeat"] for f in figures if f["sold_out"]],
+        "behind_schedule_repeats": [f["repeat"] for f in figures
+                                    if f["open_loop"] and f["open_loop"]["behind_schedule"]],
+        "unfinished_repeats": [f["repeat"] for f in figures
+                               if f["open_loop"] and f["open_loop"]["unfinished"]],
+        "corrected_percentiles": pooled_percentiles(repeats, "corrected"),
+        "uncorrected_percentiles": pooled_percentiles(repeats, "uncorrected"),
         "degraded": (sum(f["degraded"] for f in figures)
                      if all(f["degraded"] is not None for f in figures) else None),
         "held": _held(figures),
@@ -317,9 +379,11 @@ def _ratios(archs: dict[str, dict]) -> dict | None:
             return stats.Ratio(None, None, None, False).to_dict()
         return stats.ratio(*(stats.estimate(v) for v in values)).to_dict()
 
+    opened = all(f["open_loop"] for x in (a, b) for f in archs[x]["repeats"])
+    compared = RATIOS | (OPEN_RATIOS if opened else {})
     return {"numerator": a, "denominator": b, "method": stats.RATIO_METHOD,
             "coverage": coverage.measured_coverage()} | {
-        name: of(metric) for name, metric in RATIOS.items()}
+        name: of(metric) for name, metric in compared.items()}
 
 
 def calibration_rows(cal: dict) -> list[dict]:
@@ -419,4 +483,15 @@ def build_summary(run: Run) -> dict:
         "order": manifest.get("order"), "order_rule": manifest.get("order_rule"),
         "postgres_servers": sorted({_server(s.get("server_version"))
                                     for s in manifest.get("postgres_servers") or []}),
+        "open_loop": _open_phase(run),
     }
+
+
+def _open_phase(run: Run) -> dict | None:
+    """The open loop of a run that ran a closed loop first (its open/ folder, a run
+    folder of its own): its summary, with the capacities its rate was taken from."""
+    folder = run.path / OPEN_PHASE
+    if not (folder / "manifest.json").is_file():
+        return None
+    phase = read_run(folder)
+    return build_summary(phase) | {"capacity": phase.manifest.get("capacity")}

@@ -44,6 +44,9 @@ def describe(config: dict, first_run: dict) -> dict:
         "shape": known["shape"], "load_varies": load_varies(known["shape"]),
         "warmup_s": known["warmup_s"], "duration_s": known["duration_s"],
         "repeats": config.get("repeats"),
+        # An open loop's rate as the file gave it, and its slots (None: closed loop).
+        "arrival_rate": config.get("arrival_rate") if known["users"] is None else None,
+        "max_in_flight": config.get("max_in_flight") if known["users"] is None else None,
     }
 
 
@@ -70,6 +73,11 @@ def _who(load: dict) -> str:
 def _loop(load: dict) -> str:
     """The closed loop in words: what ties throughput to latency under this load."""
     users, wait = load["users"], load["wait_s"]
+    if users is None:
+        return (f"Open loop: requests arrive at {_rate(load.get('arrival_rate'))} whatever "
+                f"the answers, at most {load.get('max_in_flight')} in flight; latency is "
+                f"counted from each request's intended send time, so it is compared at "
+                f"equal offered load.")
     if load["load_varies"]:
         return (f"The users follow the load shape {load['shape']!r}, which changes their "
                 f"number during the measured phase, so throughput changes by design.")
@@ -83,6 +91,13 @@ def _loop(load: dict) -> str:
     return (f"Closed loop with think time: {users} users, each waiting for its answer and "
             f"then {think} s before its next step, so throughput ≈ {users} ÷ (response "
             f"time + think time).")
+
+
+def _rate(rate) -> str:
+    """An arrival_rate as words: '36 req/s', or its steps."""
+    if isinstance(rate, list):
+        return ", then ".join(f"{s['rps']:g} req/s for {s['for_s']:g} s" for s in rate)
+    return f"{rate:g} req/s" if isinstance(rate, int | float) else "an unrecorded rate"
 
 
 def _order(order: list | None) -> str:

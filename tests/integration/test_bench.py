@@ -131,6 +131,28 @@ def test_the_summary_has_the_held_equal_figures_goodput_and_noise(run_dir):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_the_open_loop_follows_at_half_the_slower_capacity(run_dir):
+    manifest = json.loads((run_dir / "open" / "manifest.json").read_text())
+    assert manifest["phase"] == "open" and set(manifest["capacity"]) == set(ARCHITECTURES)
+    rate = manifest["config"]["arrival_rate"]
+    assert rate == round(0.5 * min(manifest["capacity"].values()), 1) > 0
+    for arch in ARCHITECTURES:
+        folder = run_dir / "open" / arch / "1"
+        run = json.loads((folder / "run.json").read_text())
+        assert run["users"] is None and run["arrival"]["steps"] == [[rate, 5.0]]
+        loop = json.loads((folder / "openloop.json").read_text())
+        # every request due was sent and answered, and both clocks recorded each one
+        assert loop["complete"] and loop["intended"] == round(rate * 5) > 0
+        assert loop["completed"] == loop["intended"] and loop["unfinished"] == 0
+        assert loop["corrected"]["count"] == loop["uncorrected"]["count"] >= loop["intended"]
+        assert (folder / "warmup" / "openloop.json").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["open_loop"]["ratios"]["corrected_p95"]["value"] > 0
+    assert "At equal offered load" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_bench_refuses_a_busy_port_base_and_leaves_that_stack_running(tmp_path, run_dir):
     platform = LocalPlatform(PORT_BASE)
     platform.up("monolith")

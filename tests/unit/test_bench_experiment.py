@@ -187,8 +187,6 @@ def test_a_newer_format_is_named_before_keys_this_archlab_does_not_know(tmp_path
 
 
 @pytest.mark.parametrize(("section", "value", "words"), [
-    ("arrival_rate", "50", "open-loop load (arrival_rate) is not built yet; use users"),
-    ("arrival_rate", "[{rps: 20, for_s: 10}, {rps: 40, for_s: 10}]", "not built yet"),
     ("faults", "[{at_s: 5, action: kill, component: inventory}]",
      "a fault schedule (faults) is not built yet"),
     ("faults", "[]", "a fault schedule (faults) is not built yet"),
@@ -201,10 +199,58 @@ def test_a_section_that_is_not_built_yet_is_refused_by_name(tmp_path, section, v
     assert "unknown field" not in message
 
 
-def test_an_open_loop_file_without_users_hears_about_arrival_rate(tmp_path):
-    text = VALID.replace("users: 20\n", "").replace("spawn_rate: 10\n", "")
-    message = refused(tmp_path, text + "arrival_rate: 50\n")
-    assert "arrival_rate" in message and "missing" not in message
+OPEN = VALID.replace("users: 20\n", "").replace("spawn_rate: 10\n", "")
+
+
+def test_a_file_without_users_or_arrival_rate_names_both(tmp_path):
+    message = refused(tmp_path, OPEN)
+    assert ": users: missing" in message and "arrival_rate" in message
+
+
+def test_a_constant_arrival_rate_is_an_open_loop_of_one_step(tmp_path):
+    e = experiment.load(write(tmp_path, OPEN + "arrival_rate: 50\n"))
+    assert e.phases == ("open",) and e.users is None
+    assert e.arrival_steps == ((50.0, 20.0),) and e.max_in_flight == 64
+    assert e.to_config()["arrival_rate"] == 50.0 and "users" not in e.to_config()
+    assert e.with_overrides(repeats=1).arrival_steps == e.arrival_steps
+
+
+def test_steps_must_last_the_measured_duration(tmp_path):
+    steps = OPEN + "arrival_rate: [{rps: 20, for_s: 10}, {rps: 40, for_s: 10}]\n"
+    e = experiment.load(write(tmp_path, steps + "max_in_flight: 8\n"))
+    assert e.arrival_steps == ((20.0, 10.0), (40.0, 10.0)) and e.max_in_flight == 8
+    message = refused(tmp_path, steps.replace("duration_s: 20", "duration_s: 30"))
+    assert ": arrival_rate: the steps last 20 s; they must last duration_s (30 s)" in message
+    # A longer run from the command line must change the steps too.
+    with pytest.raises(LabError, match="the steps last 20 s"):
+        e.with_overrides(duration_s=5)
+
+
+def test_a_share_of_capacity_needs_a_closed_loop_first(tmp_path):
+    both = experiment.load(write(tmp_path, VALID + "arrival_rate: {share_of_capacity: 0.5}\n"))
+    assert both.phases == ("closed", "open") and both.capacity_share == 0.5
+    assert both.to_config()["arrival_rate"] == {"share_of_capacity": 0.5}
+    opened = both.open_loop(((12.5, 20.0),))
+    assert opened.phases == ("open",) and opened.arrival_steps == ((12.5, 20.0),)
+    message = refused(tmp_path, OPEN + "arrival_rate: {share_of_capacity: 0.5}\n")
+    assert "share_of_capacity needs a closed loop first" in message
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (VALID + "arrival_rate: 0\n", "arrival_rate: must be more than 0"),
+    (VALID + "arrival_rate: fast\n", "arrival_rate: must be a number"),
+    (VALID + "arrival_rate: []\n", "steps must not be empty"),
+    (VALID + "arrival_rate: [{rps: 20}]\n", "arrival_rate[0]: must be {rps"),
+    (VALID + "arrival_rate: {share_of_capacity: 1.5}\n", "must be at most 1"),
+    (VALID + "arrival_rate: {share: 0.5}\n", "takes share_of_capacity only"),
+    (VALID + "max_in_flight: 8\n", "max_in_flight: belongs to an open loop"),
+    (VALID + "arrival_rate: 5\nmax_in_flight: 0\n", "max_in_flight: must be at least 1"),
+    (OPEN + "arrival_rate: 5\nwait_s: 0\n", "wait_s: belongs to a closed loop"),
+    (OPEN + "arrival_rate: 5\nspawn_rate: 3\n", "spawn_rate: belongs to a closed loop"),
+    (VALID.replace("spawn_rate: 10\n", ""), "spawn_rate: missing"),
+])
+def test_a_bad_open_loop_is_refused_naming_its_field(tmp_path, text, words):
+    assert words in refused(tmp_path, text)
 
 
 def test_sizing_per_process_is_the_default_and_recorded(tmp_path):
