@@ -8,6 +8,7 @@ from archlab.commands import (
     audit,
     bench,
     calibrate,
+    compare,
     demo,
     down,
     report,
@@ -31,7 +32,7 @@ def build_cli() -> click.Group:
         state and logs live in .archlab/<port base>/.
         """
 
-    for module in (demo, up, down, status, seed, audit, tour, bench, report, calibrate):
+    for module in (demo, up, down, status, seed, audit, tour, bench, report, calibrate, compare):
         cli.add_command(module.command)
     return cli
 
