@@ -561,7 +561,31 @@ def _generator(summary: dict) -> list:
         blocks.append(Table(["lab process"] + [f"{arch} CPU %" for arch in archs], rows,
                             "l" + "r" * len(archs), "From metrics.csv, mean over the "
                             "measured phase and the repeats."))
+    loop = summary.get("open_loop") or (summary if openloop.is_open(summary) else None)
+    if loop:
+        blocks += _schedule_check(loop)
     return blocks
+
+
+def _schedule_check(loop: dict) -> list:
+    """The open loop's own check: how late its scheduler woke for each due time."""
+    rows = [[arch, str(r["repeat"]), num(r["open_loop"]["scheduler_lag"].get("p50_ms")),
+             num(r["open_loop"]["scheduler_lag"].get("p99_ms")),
+             num(r["open_loop"]["scheduler_lag"].get("max_ms")),
+             "BEHIND" if r["open_loop"]["behind_schedule"] else "ok"]
+            for arch in loop["architectures"] for r in loop["arch"][arch]["repeats"]
+            if r.get("open_loop")]
+    limits = [f["open_loop"]["lag_limit_ms"] for a in loop["arch"].values()
+              for f in a["repeats"] if f.get("open_loop")]
+    limit = limits[0] if limits else None
+    return [Para(f"The open loop checks its own schedule: each request is due at a set time, "
+                 f"and the scheduler's lateness in waking for it is recorded. A repeat whose "
+                 f"99th percentile lateness is over {num(limit)} ms fell behind its schedule: "
+                 f"the generator, not the system, delayed requests, and their corrected "
+                 f"latencies overstate the system's."),
+            Table(["architecture", "open-loop repeat", "lateness p50 ms", "p99 ms", "max ms",
+                   "verdict"], rows, "lrrrrl",
+                  "From openloop.json's scheduler_lag.")]
 
 
 def _budget(summary: dict) -> list:
