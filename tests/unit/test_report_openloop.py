@@ -121,6 +121,9 @@ def test_a_generator_behind_its_schedule_is_flagged(tmp_path):
     assert any("fell behind its schedule" in w for w in openloop.warnings(s))
     assert any("fell behind its schedule in repeat(s) [2]" in line
                for line in summary_lines(s))
+    check = next(x for x in content.document(s, set()).sections if x.id == "generator")
+    verdicts = [row[-1] for row in check.blocks[-1].rows]
+    assert verdicts.count("BEHIND") == 1 and verdicts.count("ok") == 3
 
 
 def test_a_closed_run_with_an_open_phase_shows_both(tmp_path):
