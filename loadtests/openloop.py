@@ -83,6 +83,7 @@ class Driver:
         gevent.killall([g for g in group if not g.dead], block=False)
 
     def _arrival(self, due: float) -> None:
+        """One arrival: wait for a slot, then one task of a persona picked by weight."""
         slot = self.free.get()
         me = gevent.getcurrent()
         persona = None
@@ -96,18 +97,18 @@ class Driver:
             persona = slot.get(cls)
             if persona is None:
                 persona = slot[cls] = cls(self.environment)
-                if hasattr(persona, "on_start"):
-                    persona.on_start()
+                persona.on_start()  # a buyer logs in (from the warm-up's saved logins)
             random.choice(persona.tasks)(persona)
         except Exception as exc:
             # As Locust does for a task of its own users: into locust_exceptions.csv.
             self.environment.events.user_error.fire(
                 user_instance=persona, exception=exc, tb=exc.__traceback__)
         finally:
-            self.recorder.completed += 1
             self.carried.pop(me, None)
             self.running.discard(me)
             self.free.put(slot)
+        # Not reached by an arrival killed at the drain's end: it stays unfinished.
+        self.recorder.completed += 1
 
 
 def open_loop_user(personas: dict[type, int]) -> type:
