@@ -21,6 +21,12 @@ SECURITY_HEADERS = {
 
 def add_security_headers(response: Response) -> Response:
     """Give `response` each security header it does not set itself."""
+    headers = response.headers
+    # The names present, read once: werkzeug's setdefault looks each name up by raising
+    # and catching a KeyError when it is missing, ~5 us a header on every answer
+    # (docs/profiling.md).
+    present = {name.lower() for name, _ in headers.items()}
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            headers.add(name, value)
     return response

@@ -2,7 +2,8 @@
 
 import click
 
-from archlab import calibrate, hostcpu
+from archlab import hostcpu
+from archlab.floors import calibration
 from archlab.report.words import floor_share
 
 
@@ -10,6 +11,25 @@ def _share(row: dict) -> str:
     ci = row.get("rps_ratio_ci")
     interval = f"{ci[0]:.0%}-{ci[1]:.0%}" if ci else "-"
     return f"{floor_share(row):>7.0%}{interval:>12}"
+
+
+def _overhead(row: dict) -> str:
+    """The overhead above the floor in CPU ms per request, and its interval."""
+    if row.get("overhead_ms") is None:
+        return f"{'-':>8}{'-':>14}"
+    ci = row.get("overhead_ms_ci")
+    interval = f"{ci[0]:+.2f}..{ci[1]:+.2f}" if ci else "-"
+    return f"{row['overhead_ms']:>+8.2f}{interval:>14}"
+
+
+def bias_lines(figures: dict) -> list[str]:
+    """Per endpoint: what the gaps to the floors do to the monolith/microservices ratio."""
+    bias = figures.get("bias") or {}
+    if not bias:
+        return []
+    return ["bias: a monolith/microservices ratio measured on this machine = the floors' "
+            "ratio x (monolith share / microservices share)"] + [
+        f"bias, {endpoint}: {b['text']}" for endpoint, b in bias.items()]
 
 
 def _rounds(row: dict) -> str:
@@ -49,19 +69,25 @@ def noise_lines(figures: dict) -> list[str]:
 def run(seconds: float, rounds: int, archs: tuple[str, ...], echo=click.echo,
         **options) -> dict:
     """Measure, print the table and where the figures were saved."""
-    figures = calibrate.run(archs=archs, seconds=seconds, rounds=rounds, echo=echo, **options)
+    figures = calibration.run(archs=archs, seconds=seconds, rounds=rounds, echo=echo,
+                              **options)
     b = figures["budget"]
     echo("")
     echo(f"{figures['connections']} connections; medians of {rounds} round(s) x {seconds:g} s "
          f"(rounds without host noise); share 95% CI over rounds; system on cpus "
          f"{list(b['sut_cpus'])}, wrk on {list(b['generator_cpus']) or 'any'}")
+    echo("+ms: overhead above the floor, the stack's CPU ms per request (PostgreSQL "
+         "included) app minus floor, mean and 95% CI over rounds")
     echo(f"{'architecture':<15}{'endpoint':<9}{'req/s':>8}{'floor':>8}{'share':>7}"
-         f"{'95% CI':>12}{'p50 ms':>8}{'floor':>7}{'p99 ms':>8}{'floor':>7}  rounds")
+         f"{'95% CI':>12}{'+ms':>8}{'95% CI':>14}{'p50 ms':>8}{'floor':>7}{'p99 ms':>8}"
+         f"{'floor':>7}  rounds")
     for row in figures["table"]:
         echo(f"{row['arch']:<15}{row['endpoint']:<9}{row['app_rps']:>8.0f}"
-             f"{row['floor_rps']:>8.0f}{_share(row)}{row['app_p50_ms']:>8.2f}"
+             f"{row['floor_rps']:>8.0f}{_share(row)}{_overhead(row)}{row['app_p50_ms']:>8.2f}"
              f"{row['floor_p50_ms']:>7.2f}{row['app_p99_ms']:>8.2f}{row['floor_p99_ms']:>7.2f}"
              f"  {_rounds(row)}")
+    for line in bias_lines(figures):
+        echo(line)
     for arch, single in figures["concurrency_1"].items():
         echo(f"{arch}: p50 at concurrency 1 (product) {single['app']['p50_ms']:.2f} ms "
              f"(floor {single['floor']['p50_ms']:.2f} ms); started in "
@@ -75,7 +101,11 @@ def run(seconds: float, rounds: int, archs: tuple[str, ...], echo=click.echo,
 HELP = f"""Load GET /api/products/{{id}} (random ids) and a search with wrk on each
 architecture and on its floor - a bare app running the identical SQL with the identical
 gunicorn, pool, hop count and client library - back to back, and print req/s, p50, p99
-and each architecture's share of its floor with its 95% interval over rounds.
+and each architecture's share of its floor with its 95% interval over rounds; beside it
+the overhead above the floor in milliseconds per request (the stack's CPU time per
+request, PostgreSQL included, app minus floor: the same SQL cancels, so a heavier shared
+query cannot raise a share unnoticed), and per endpoint the bias the remaining gaps leave
+in the monolith/microservices ratio (monolith share / microservices share).
 
 Every run also measures host noise: CPU time on the system's and wrk's cores that the
 stack, wrk and the lab do not explain (another program's load). A run with more than
@@ -92,7 +122,7 @@ About 2.5 minutes per architecture with the defaults (3 rounds x 4 runs x 10 s).
                short_help="Measure each architecture against this machine's floor.")
 @click.option("--seconds", default=10.0, show_default=True,
               help="Length of each measured run (whole seconds: wrk rounds up).")
-@click.option("--rounds", default=calibrate.DEFAULT_ROUNDS, show_default=True,
+@click.option("--rounds", default=calibration.DEFAULT_ROUNDS, show_default=True,
               help="Alternating rounds per target (medians reported; the share's "
                    "interval needs 2 and is far narrower with 3).")
 @click.option("--arch", "archs", multiple=True, default=("monolith", "microservices"),

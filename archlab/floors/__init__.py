@@ -1,29 +1,18 @@
-"""Floors: the least a web app can do here to answer the same requests.
+"""Calibration: how close each architecture gets to this machine's floor.
 
-A floor runs the identical SQL (the architectures' own query classes) on the same pool
-under the same gunicorn configuration, with the same number of HTTP hops and the same
-inter-service client, but with no service layer, no validation, no error handling and
-no logging. What an architecture loses against its floor is the cost of its own code;
-what is left is this machine's limit for that shape of system.
+One package for `archlab calibrate` (the click command is archlab/commands/calibrate.py):
+
+- `apps/`: the floors, bare baseline apps that answer the same requests with the shared
+  SQL (shopdata), the shared plumbing and, for the microservices, the shared client and
+  service tokens (microservices.common), and nothing else. They import no architecture's
+  own code (tests/unit/test_floor_imports.py holds them to that).
+- `wrk.py`: drives wrk, the load generator, and reads its report.
+- `calibration.py`: starts each architecture beside its floor and loads both in
+  alternating rounds.
+- `shares.py`: the figures from those rounds: each share of the floor, the overhead above
+  the floor in CPU milliseconds per request, and the bias the remaining gaps leave in the
+  monolith/microservices ratio.
+
+This module imports nothing: the floor processes import `archlab.floors.apps.*`, and
+must not pull in the lab with it.
 """
-
-import os
-
-from flask import Flask
-
-from plumbing.db import PoolHolder
-
-SEARCH_PAGE = 20
-
-
-def floor_app(name: str) -> tuple[Flask, PoolHolder | None]:
-    """A bare Flask app with a readiness probe and, given DATABASE_URL, a pool."""
-    app = Flask(name)
-    dsn = os.environ.get("DATABASE_URL", "")
-    pools = PoolHolder(dsn, int(os.environ.get("WEB_THREADS", "8")), name) if dsn else None
-
-    @app.get("/readyz")
-    def readyz():
-        return {"status": "ok" if pools is None or pools.get().ping() else "unavailable"}
-
-    return app, pools

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 
 from plumbing import errors, observability
 from plumbing.db import Pool, PoolHolder
@@ -19,9 +20,9 @@ from plumbing.db import Pool, PoolHolder
 from .security import (
     SERVICE_TOKEN_HEADER,
     ServiceCaller,
+    VerifiedTokens,
     customer_token_key,
     service_token_key,
-    verify_service_token,
 )
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -36,6 +37,16 @@ def config_from_env() -> dict:
         # One connection per serving thread: a thread never waits for another's.
         "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
     }
+
+
+class NoSessions(SecureCookieSessionInterface):
+    """A service answers JSON to other programs and keeps no session: none is opened.
+    Flask would otherwise, because the app has a SECRET_KEY, build a cookie serializer
+    and look for a session cookie on every request (docs/profiling.md). A service that
+    serves pages (the gateway) gets webui's PageSessions instead with its blueprint."""
+
+    def open_session(self, app: Flask, request):
+        return self.make_null_session(app)
 
 
 def create_service_app(name: str, config: dict | None = None) -> Flask:
@@ -53,6 +64,7 @@ def create_service_app(name: str, config: dict | None = None) -> Flask:
     app.config.update(config or {})
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
+    app.session_interface = NoSessions()
     if not app.config["SECRET_KEY"]:
         raise RuntimeError(f"the {name} service needs ARCHLAB_SECRET_KEY")
     dsn = app.config["DATABASE_URL"]
@@ -112,15 +124,14 @@ def service_caller() -> ServiceCaller:
 
 def _install_service_guard(app: Flask, name: str) -> None:
     ext = app.extensions["archlab"]
+    tokens = VerifiedTokens(ext["service_key"], name, ext["allowed_callers"])
 
     @app.before_request
     def _require_service_token():
         # Every internal path, unknown ones included: without a token nothing about
         # the service's routes is revealed.
         if request.path.startswith(INTERNAL_PREFIX):
-            g.service_caller = verify_service_token(
-                ext["service_key"], request.headers.get(SERVICE_TOKEN_HEADER), name,
-                ext["allowed_callers"])
+            g.service_caller = tokens.verify(request.headers.get(SERVICE_TOKEN_HEADER))
 
 
 def _install_probes(app: Flask, name: str) -> None:

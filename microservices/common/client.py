@@ -115,26 +115,33 @@ class ServiceClient:
             max_age=max_connection_age)
 
     def get(self, path_template: str, *, on_behalf_of: int | None = None,
-            query: dict | None = None, **path_params) -> Reply:
-        """GET a path of the target (template plus its parameters)."""
-        return self._call("GET", path_template, None, on_behalf_of, query, path_params)
+            query: dict | None = None, request_id: str | None = None,
+            **path_params) -> Reply:
+        """GET a path of the target (template plus its parameters). The request id sent
+        is `request_id`, else the current request's (none outside a request)."""
+        return self._call("GET", path_template, None, on_behalf_of, query, request_id,
+                          path_params)
 
     def put(self, path_template: str, json_body, *, on_behalf_of: int | None = None,
-            query: dict | None = None, **path_params) -> Reply:
+            query: dict | None = None, request_id: str | None = None,
+            **path_params) -> Reply:
         """PUT a JSON body to a path of the target."""
-        return self._call("PUT", path_template, json_body, on_behalf_of, query, path_params)
+        return self._call("PUT", path_template, json_body, on_behalf_of, query, request_id,
+                          path_params)
 
     def post(self, path_template: str, json_body, *, on_behalf_of: int | None = None,
-             query: dict | None = None, **path_params) -> Reply:
+             query: dict | None = None, request_id: str | None = None,
+             **path_params) -> Reply:
         """POST a JSON body to a path of the target."""
-        return self._call("POST", path_template, json_body, on_behalf_of, query, path_params)
+        return self._call("POST", path_template, json_body, on_behalf_of, query, request_id,
+                          path_params)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.close()
 
     def _call(self, method: str, path_template: str, json_body, on_behalf_of: int | None,
-              query: dict | None, path_params: dict) -> Reply:
+              query: dict | None, request_id: str | None, path_params: dict) -> Reply:
         url = fill_path(path_template, path_params)
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -142,8 +149,10 @@ class ServiceClient:
             SERVICE_TOKEN_HEADER: self._tokens.token(self.target, on_behalf_of),
             "Accept": "application/json",
         }
-        if has_request_context() and "request_id" in g:
-            headers[REQUEST_ID_HEADER] = g.request_id
+        if request_id is None and has_request_context():
+            request_id = g.get("request_id")
+        if request_id is not None:
+            headers[REQUEST_ID_HEADER] = request_id
         body = None
         if json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode()

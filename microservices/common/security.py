@@ -59,11 +59,17 @@ def verify_service_token(key: bytes, token, audience: str, allowed_callers,
     Raises InvalidToken (answered 401 `unauthorized` by plumbing.errors) when the token
     is missing, forged, expired, meant for another service or from a caller not allowed.
     """
+    return _verified(key, token, audience, allowed_callers, now)[0]
+
+
+def _verified(key: bytes, token, audience: str, allowed_callers,
+              now: float | None) -> tuple[ServiceCaller, int]:
+    """The caller of a valid token and the token's expiry (seconds since the epoch)."""
     if not isinstance(token, str) or not token:
         raise InvalidToken("a service token is required")
     reasons = []
     # The issuer is part of what is verified, so each allowed caller is tried in turn;
-    # there are one or two of them, and an HMAC check costs microseconds.
+    # there are one or two of them.
     for caller in sorted(allowed_callers):
         try:
             claims = verify_token(key, token, issuer=caller, audience=audience, now=now)
@@ -71,8 +77,42 @@ def verify_service_token(key: bytes, token, audience: str, allowed_callers,
             if exc.message not in reasons:
                 reasons.append(exc.message)
             continue
-        return ServiceCaller(caller, _customer_id(claims["sub"]))
+        return ServiceCaller(caller, _customer_id(claims["sub"])), claims["exp"]
     raise InvalidToken("invalid service token: " + ("; ".join(reasons) or "no caller allowed"))
+
+
+class VerifiedTokens:
+    """A service's memory of the service tokens it has verified, so each token string is
+    checked by signature once and after that for expiry alone.
+
+    Callers reuse a token for half its lifetime (ServiceTokens), so a busy service sees
+    the same few strings over and over, and a full verification (itsdangerous: base64,
+    HMAC, JSON, tried per allowed caller) cost tens of microseconds per internal request
+    (docs/profiling.md). Only tokens that verified are remembered, under their exact
+    string with this service's key, audience and callers, so a remembered answer is the
+    answer a full check would give until the token expires.
+    """
+
+    # Past this many tokens (callers x customers x half-minutes) it starts over.
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, key: bytes, audience: str, allowed_callers):
+        self._key = key
+        self._audience = audience
+        self._allowed = frozenset(allowed_callers)
+        self._known: dict[str, tuple[ServiceCaller, int]] = {}
+
+    def verify(self, token, now: float | None = None) -> ServiceCaller:
+        """As verify_service_token, for this service's audience and allowed callers."""
+        now = time.time() if now is None else now
+        known = self._known.get(token) if isinstance(token, str) else None
+        if known is not None and now < known[1]:
+            return known[0]
+        caller, expires = _verified(self._key, token, self._audience, self._allowed, now)
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+        self._known[token] = (caller, expires)
+        return caller
 
 
 def _customer_id(subject: str) -> int | None:

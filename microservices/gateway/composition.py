@@ -8,7 +8,7 @@ failing inventory only degrades a product's stock to "unknown".
 import datetime
 import logging
 
-from flask import copy_current_request_context
+from flask import g
 
 from microservices.common.client import Reply, UpstreamUnavailable
 from plumbing.errors import STATUS_BY_CODE, ApiError
@@ -84,9 +84,10 @@ def product(product_id: int) -> dict:
     with `available: null` (a degraded answer the contract defines).
     """
     ups = upstreams()
-    # The copied request context carries the request id onto the parallel call.
-    stock_call = ups.executor.submit(copy_current_request_context(ups["inventory"].get),
-                                     "/internal/stock/{product_id}", product_id=product_id)
+    # The parallel call runs outside the request: it is given the request id (cheaper
+    # than a copy of the whole request context, which routes the request again).
+    stock_call = ups.executor.submit(ups["inventory"].get, "/internal/stock/{product_id}",
+                                     request_id=g.get("request_id"), product_id=product_id)
     try:
         item = _get("catalog", "/internal/products/{product_id}", product_id=product_id)
     except ApiError:
@@ -146,9 +147,9 @@ def order(customer_id: int, order_id: int) -> dict:
     status from the invoices service, asked in parallel (left as orders has it if that
     cannot be asked)."""
     ups = upstreams()
-    status_call = ups.executor.submit(copy_current_request_context(ups["invoices"].get),
-                                      "/internal/invoices/{order_id}",
-                                      on_behalf_of=customer_id, order_id=order_id)
+    status_call = ups.executor.submit(ups["invoices"].get, "/internal/invoices/{order_id}",
+                                      on_behalf_of=customer_id,
+                                      request_id=g.get("request_id"), order_id=order_id)
     try:
         found = _get("orders", "/internal/orders/{order_id}", on_behalf_of=customer_id,
                      order_id=order_id)
@@ -221,7 +222,7 @@ def audit() -> dict:
               "payments": ("payments", "/internal/audit"),
               "invoices": ("invoices", "/internal/audit"),
               "mailbox": ("notifications", "/internal/audit")}
-    calls = {what: ups.executor.submit(copy_current_request_context(ups[service].get), path)
+    calls = {what: ups.executor.submit(ups[service].get, path, request_id=g.get("request_id"))
              for what, (service, path) in wanted.items()}
     try:
         answers = {name: _answer(call.result(), 200) for name, call in calls.items()}

@@ -10,8 +10,10 @@ from microservices.common.app import transaction
 from plumbing.db import Pool
 from plumbing.testhooks import broken
 from shop.orders import OrderLine
+from shopdata.stock import INVENTORY_STOCK_COLUMNS, StockQueries
 
-_COLUMNS = "product_id, initial, available, reserved, sold"
+# The stock row, as the shared read (shopdata.stock) returns it.
+_COLUMNS = INVENTORY_STOCK_COLUMNS
 
 
 class StockRepository:
@@ -22,9 +24,8 @@ class StockRepository:
         self.cur = cur
 
     def get(self, product_id: int) -> tuple[int, int, int, int, int] | None:
-        """One product's stock row, or None."""
-        self.cur.execute(f"SELECT {_COLUMNS} FROM stock WHERE product_id = %s", (product_id,))
-        return self.cur.fetchone()
+        """One product's stock row, or None (the shared read its floor runs)."""
+        return StockQueries(self.cur).inventory_row(product_id)
 
     def set_available(self, product_id: int, available: int
                       ) -> tuple[int, int, int, int, int] | None:

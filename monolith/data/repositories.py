@@ -12,6 +12,7 @@ from psycopg2.extras import execute_values
 from shop.orders import PricedOrder
 from shopdata.catalog import PRODUCT_COLUMNS, CatalogQueries, ProductRow
 from shopdata.customers import CustomerQueries
+from shopdata.stock import StockQueries
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,8 @@ class ProductRepository(CatalogQueries):
     """Products and categories (the shared catalogue queries) and their stock."""
 
     def get_with_stock(self, product_id: int) -> tuple[ProductRow, int] | None:
-        """A product and its available units, or None."""
-        self.cur.execute(
-            f"SELECT {PRODUCT_COLUMNS}, s.available FROM products p"
-            " JOIN stock s ON s.product_id = p.id WHERE p.id = %s", (product_id,))
-        row = self.cur.fetchone()
-        return (ProductRow(*row[:6]), row[6]) if row else None
+        """A product and its available units, or None (the shared read its floor runs)."""
+        return StockQueries(self.cur).product_with_stock(product_id)
 
     def lock_for_sale(self, product_ids: list[int]) -> dict[int, tuple[ProductRow, int]]:
         """Lock the stock rows of these products in id order (so overlapping orders

@@ -1,9 +1,10 @@
 """`archlab calibrate` end to end, short, on the monolith, with another program's load:
 a busy loop pinned to wrk's core for the whole run. Every measured run must carry its
 host figures and be flagged, calibration.json must list the noisy rounds, and the
-shares still get their interval over rounds. Runs at a port base of its own (tests/ports.py;
-floors at base + 400), clear of a developer's stack (8000) and the other test stacks; writes its
-calibration.json under a temporary folder, not results/. No timing is asserted.
+shares still get their interval over rounds, beside the overhead in CPU ms per request.
+Runs at a port base of its own (tests/ports.py; floors at base + 400), clear of a
+developer's stack (8000) and the other test stacks; writes its calibration.json under a
+temporary folder, not results/. No timing is asserted.
 """
 
 import json
@@ -90,3 +91,13 @@ def test_the_shares_keep_their_keys_and_get_an_interval(noisy_calibration):
         assert 0 < lo <= row["rps_ratio_gmean"] <= hi
         # Every round was noisy: all are used, and that is said.
         assert row["rounds_used"] == [1, 2] and row["noise_fallback"] is True
+        # Beside the share, the overhead above the floor in CPU ms per request.
+        assert row["app_cpu_ms"] > 0 and row["floor_cpu_ms"] > 0
+        assert len(row["overhead_ms_rounds"]) == 2
+        lo, hi = row["overhead_ms_ci"]
+        assert lo <= row["overhead_ms"] <= hi
+    for run in cal["runs"]:
+        assert run["stack_cpu_seconds"] > 0
+        assert "postgres" in run["stack_cpu_by_process"]
+    # One architecture: no monolith/microservices ratio to bias.
+    assert cal["bias"] == {}

@@ -1,17 +1,18 @@
 """The service app factory: the service-token guard in front of /internal/, the probes,
-request ids and the access log."""
+request ids, the access log, and no sessions."""
 
 import json
 
 import pytest
+from flask import session
 
-from microservices.common.app import create_service_app, service_caller
+from microservices.common.app import NoSessions, create_service_app, service_caller
 from microservices.common.security import (
     SERVICE_TOKEN_HEADER,
     issue_service_token,
     service_token_key,
 )
-from plumbing.observability import route_template
+from plumbing.observability import flush_access_log, route_template
 
 SECRET = "unit-test-secret"
 KEY = service_token_key(SECRET)
@@ -73,6 +74,8 @@ def test_request_id_is_kept_or_made(client):
 
 def test_one_json_access_line_per_request(client, capsys):
     client.get("/healthz", headers={"X-Request-ID": "rid-1"})
+    # A background thread writes the lines: wait for it.
+    flush_access_log()
     lines = [line for line in capsys.readouterr().out.splitlines() if '"rid-1"' in line]
     assert len(lines) == 1
     entry = json.loads(lines[0])
@@ -80,6 +83,18 @@ def test_one_json_access_line_per_request(client, capsys):
         "service": "catalog", "method": "GET", "route": "/healthz", "status": 200,
         "request_id": "rid-1"}
     assert entry["duration_ms"] >= 0
+    assert entry["ts"].endswith("+00:00")
+    assert len(entry["ts"]) == len("2026-01-01T00:00:00.000+00:00")
+
+
+def test_every_access_line_is_written_once_and_whole(client, capsys):
+    for i in range(50):
+        client.get("/healthz", headers={"X-Request-ID": f"burst-{i}"})
+    flush_access_log()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if '"burst-' in line]
+    assert sorted(entry["request_id"] for entry in lines) == sorted(
+        f"burst-{i}" for i in range(50))
 
 
 def test_route_templates_are_written_as_the_contracts_write_paths():
@@ -98,3 +113,13 @@ def test_a_database_service_needs_its_database_url():
     with pytest.raises(RuntimeError, match="DATABASE_URL"):
         create_service_app("catalog", {"SECRET_KEY": SECRET, "DATABASE_URL": "",
                                        "NEEDS_DATABASE": True})
+
+
+def test_a_service_opens_no_session(client):
+    assert isinstance(client.application.session_interface, NoSessions)
+    with client.application.test_request_context("/healthz",
+                                                  headers={"Cookie": "session=abc"}):
+        client.application.preprocess_request()
+        assert client.application.session_interface.is_null_session(session)
+    answer = client.get("/healthz", headers={"Cookie": "session=abc"})
+    assert "Set-Cookie" not in answer.headers and "Vary" not in answer.headers

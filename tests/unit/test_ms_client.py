@@ -132,6 +132,15 @@ def test_request_id_is_forwarded_inside_a_request(server):
     with Flask(__name__).test_request_context():
         g.request_id = "rid-7"
         assert client.get("/echo").body["headers"]["X-Request-ID"] == "rid-7"
+        # Given, it wins over the request's.
+        assert client.get("/echo", request_id="rid-8").body["headers"]["X-Request-ID"] == \
+            "rid-8"
+
+
+def test_a_request_id_can_be_given_outside_a_request(server):
+    # As the gateway's parallel calls do from the executor's threads.
+    reply = make_client(server).get("/echo", request_id="rid-9")
+    assert reply.body["headers"]["X-Request-ID"] == "rid-9"
 
 
 def test_5xx_is_unavailable(server):

@@ -1,4 +1,5 @@
-"""Service tokens: derived keys, issue and verify, and the caller's token cache."""
+"""Service tokens: derived keys, issue and verify, the caller's token cache and the
+callee's memory of verified tokens."""
 
 import time
 
@@ -7,6 +8,7 @@ import pytest
 from microservices.common.security import (
     ServiceCaller,
     ServiceTokens,
+    VerifiedTokens,
     customer_token_key,
     issue_service_token,
     service_token_key,
@@ -115,3 +117,35 @@ def test_the_cache_signs_again_after_half_the_lifetime():
     first = tokens.token("catalog")
     # Signed again (within the same second the text may be equal, the object is new).
     assert tokens.token("catalog") is not first
+
+
+def test_a_verified_token_is_remembered_until_it_expires(monkeypatch):
+    verified = VerifiedTokens(KEY, "catalog", GATEWAY)
+    token = issue_service_token(KEY, "gateway", "catalog", 7)
+    assert verified.verify(token) == ServiceCaller("gateway", 7)
+    # Remembered: the signature is not checked again.
+    monkeypatch.setattr("microservices.common.security.verify_token",
+                        lambda *a, **kw: pytest.fail("verified twice"))
+    assert verified.verify(token) == ServiceCaller("gateway", 7)
+    monkeypatch.undo()
+    with pytest.raises(InvalidToken, match="expired"):
+        verified.verify(token, now=time.time() + 61)
+
+
+def test_refused_tokens_are_refused_every_time_and_never_remembered():
+    verified = VerifiedTokens(KEY, "catalog", GATEWAY)
+    forged = issue_service_token(service_token_key("forged"), "gateway", "catalog", 7)
+    elsewhere = issue_service_token(KEY, "gateway", "inventory", 7)
+    not_allowed = issue_service_token(KEY, "orders", "catalog", 7)
+    for token in (forged, elsewhere, not_allowed, None, "", forged):
+        with pytest.raises(InvalidToken):
+            verified.verify(token)
+    assert verified._known == {}
+
+
+def test_the_memory_starts_over_when_full(monkeypatch):
+    monkeypatch.setattr(VerifiedTokens, "MAX_ENTRIES", 2)
+    verified = VerifiedTokens(KEY, "catalog", GATEWAY)
+    for customer in (1, 2, 3):
+        verified.verify(issue_service_token(KEY, "gateway", "catalog", customer))
+    assert len(verified._known) == 1

@@ -1,6 +1,7 @@
-"""`archlab calibrate`: how close each architecture gets to this machine's floor.
+"""`archlab calibrate`'s measurement: how close each architecture gets to this machine's
+floor.
 
-Each architecture is started together with its floor (archlab.floors: the same SQL,
+Each architecture is started together with its floor (archlab.floors.apps: the same SQL,
 pool, gunicorn configuration, hop count and client library, and nothing else), and
 both are loaded with wrk back to back, in alternating rounds, in one run: these
 machines are shared and noisy, so only ratios measured side by side mean anything.
@@ -11,25 +12,29 @@ generator's cores: CPU time there that the stack, wrk and this process do not ex
 is another program's load. A run above hostcpu.NOISE_LIMIT_PERCENT is flagged, and its
 round's app/floor pair is left out of that row's shares while clean rounds remain. Each
 share gets a t-based 95% interval over the rounds, from the per-round ratios (a round's
-app run and floor run go back to back) on the log scale.
+app run and floor run go back to back) on the log scale (archlab.floors.shares).
+
+Every run also records the stack's CPU time over it (`stack_cpu_seconds`: every process
+of the stack, PostgreSQL included; not wrk, not the lab), from which shares.py reports
+the overhead above the floor in CPU milliseconds per request.
 """
 
 import json
-import math
 import os
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from archlab import budget as budgets
-from archlab import hostcpu, wrk
+from archlab import hostcpu
 from archlab.config import Ports, port_base
 from archlab.manifest import machine_facts, new_run_dir
 from archlab.metrics import stack_roots
 from archlab.platforms.local import LocalPlatform
-from archlab.report.stats import estimate
 from archlab.stacks import ProcessSpec, Stack, get_stack, gunicorn_argv
 from shop.seed import PRODUCT_COUNT
+
+from . import wrk
+from .shares import cpu_ms_per_request, summarize
 
 # The floor apps listen above a stack's own port block (base+0..+300).
 FLOOR_PORT_OFFSET = 400
@@ -62,16 +67,16 @@ def calibration_stack(arch: str, ports: Ports) -> Stack:
     stack = get_stack(arch, ports)
     base = ports.base + FLOOR_PORT_OFFSET
     if arch == "monolith":
-        floors = [_floor("monolith-floor", "archlab.floors.monolith:app", base, "monolith")]
+        floors = [_floor("monolith-floor", "archlab.floors.apps.monolith:app", base, "monolith")]
     else:
         urls = {"CATALOG_URL": f"http://127.0.0.1:{base + 2}",
                 "INVENTORY_URL": f"http://127.0.0.1:{base + 3}"}
         floors = [
-            _floor("catalog-floor", "archlab.floors.microservices:catalog_app", base + 2,
+            _floor("catalog-floor", "archlab.floors.apps.microservices:catalog_app", base + 2,
                    "catalog"),
-            _floor("inventory-floor", "archlab.floors.microservices:inventory_app", base + 3,
+            _floor("inventory-floor", "archlab.floors.apps.microservices:inventory_app", base + 3,
                    "inventory"),
-            _floor("gateway-floor", "archlab.floors.microservices:gateway_app", base + 1,
+            _floor("gateway-floor", "archlab.floors.apps.microservices:gateway_app", base + 1,
                    env=urls),
         ]
     return Stack(name=stack.name, databases=stack.databases,
@@ -92,70 +97,6 @@ def targets(arch: str, stack: Stack) -> list[Target]:
 
 
 DEFAULT_ROUNDS = 3
-METRICS = ("rps", "p50_ms", "p99_ms")
-
-
-def _flagged(run: dict) -> bool:
-    return bool((run.get("host_cpu") or {}).get("flagged"))
-
-
-def ratio_interval(ratios: list[float]) -> tuple[float, list[float] | None]:
-    """The geometric mean of per-round ratios and its t-based 95% interval, taken on
-    the log scale (ratios are multiplicative; the interval stays above 0); None with
-    fewer than two rounds."""
-    est = estimate(math.log(r) for r in ratios)
-    centre = math.exp(est.mean)
-    if est.half_width is None:
-        return centre, None
-    return centre, [math.exp(est.lo), math.exp(est.hi)]
-
-
-def summarize(runs: list[dict]) -> dict:
-    """Per (arch, endpoint): median req/s, p50 and p99 of app and floor over the rounds
-    used, and the app's share of its floor (`rps_ratio`: req/s ratio of the medians;
-    latency ratios floor/app, so 1.0 = as fast). The share shown is `rps_ratio_gmean`,
-    the geometric mean of the per-round ratios, the centre of its 95% interval
-    (`rps_ratio_ci`; report.words.floor_share).
-
-    A round is a back-to-back pair of one app run and one floor run. Pairs where either
-    run was flagged for host noise are left out while clean pairs remain (else all are
-    used, and `noise_fallback` says so); `rounds_used` and `rounds_noisy` list them.
-    Also `noisy_rounds`: every flagged run, for the closing output and the report."""
-    by_key: dict[tuple, dict[int, dict]] = {}
-    for r in runs:
-        by_key.setdefault((r["arch"], r["endpoint"], r["variant"]), {})[r["round"]] = r
-    table = []
-    for (arch, endpoint, variant), apps in by_key.items():
-        if variant != "app":
-            continue
-        floors = by_key.get((arch, endpoint, "floor"), {})
-        paired = sorted(set(apps) & set(floors))
-        noisy = [i for i in paired if _flagged(apps[i]) or _flagged(floors[i])]
-        clean = [i for i in paired if i not in noisy]
-        used = clean or paired or sorted(apps)
-        row = {"arch": arch, "endpoint": endpoint}
-        for name, rs in (("app", apps), ("floor", floors)):
-            chosen = [rs[i] for i in used if i in rs]
-            if not chosen:
-                continue
-            row |= {f"{name}_{m}": statistics.median(r[m] for r in chosen) for m in METRICS}
-            row |= {f"{name}_errors": sum(r["errors"] for r in chosen),
-                    f"{name}_rounds": len(chosen)}
-        if paired:
-            per_round = [apps[i]["rps"] / floors[i]["rps"] for i in used]
-            gmean, ci = ratio_interval(per_round)
-            row |= {"rps_ratio": row["app_rps"] / row["floor_rps"],
-                    "p50_ratio": row["floor_p50_ms"] / row["app_p50_ms"],
-                    "p99_ratio": row["floor_p99_ms"] / row["app_p99_ms"],
-                    "rps_ratio_rounds": per_round, "rps_ratio_gmean": gmean,
-                    "rps_ratio_ci": ci, "rounds_used": used, "rounds_noisy": noisy,
-                    "noise_fallback": bool(noisy) and not clean}
-        table.append(row)
-    noisy_runs = [{"arch": r["arch"], "round": r["round"], "endpoint": r["endpoint"],
-                   "variant": r["variant"],
-                   "unexplained_percent": r["host_cpu"]["unexplained_percent"]}
-                  for r in runs if _flagged(r)]
-    return {"table": table, "noisy_rounds": noisy_runs}
 
 
 def _noise_note(host: hostcpu.HostCpu) -> str:
@@ -171,14 +112,32 @@ def _measure(arch: str, budget, *, seconds, warmup, rounds, connections, base, e
         stack = calibration_stack(arch, platform.ports)
         info = platform.up(stack)
     cpu = budget.generator_cpus[0] if budget.pinned else None
-    # Known to the window: the stack's trees (supervisor, postmaster), and this process,
-    # which runs and reaps wrk inside each window.
-    def measured(t: Target, **kw) -> tuple[wrk.WrkResult, hostcpu.HostCpu]:
-        window = hostcpu.Window(cpus=budget.lab_cpus,
-                                roots=lambda: list(stack_roots(platform.state_dir)),
+    def roots() -> list[int]:
+        return list(stack_roots(platform.state_dir))
+
+    def measured(t: Target, **kw) -> tuple[dict, hostcpu.HostCpu]:
+        # Known to the window: the stack's trees (supervisor, postmaster), and this
+        # process, which runs and reaps wrk inside each window.
+        window = hostcpu.Window(cpus=budget.lab_cpus, roots=roots,
                                 extra_pids=[os.getpid()]).open()
+        # The stack alone (not wrk, not the lab): its CPU per request is the overhead's
+        # measure (shares.py). Also per supervised process (its tree: a gunicorn master
+        # with its workers, the postmaster with its backends), to say where it went.
+        trees = {pid: name for pid, name in stack_roots(platform.state_dir).items()
+                 if name != "supervisor"}
+        before = hostcpu.read_processes(roots())
+        before_trees = {pid: hostcpu.read_processes([pid]) for pid in trees}
         result = wrk.run(t.url, t.script, cpu=cpu, **kw)
-        return result, window.close()
+        stack_cpu, _ = hostcpu.known_seconds(before, hostcpu.read_processes(roots()))
+        by_tree = {name: hostcpu.known_seconds(before_trees[pid],
+                                               hostcpu.read_processes([pid]))[0]
+                   for pid, name in trees.items()}
+        host = window.close()
+        return result.to_dict() | {
+            "stack_cpu_seconds": round(stack_cpu, 3),
+            # Processes that hardly ran (services off the measured path) are left out.
+            "stack_cpu_by_process": {name: round(sec, 3) for name, sec in by_tree.items()
+                                     if sec >= 0.01}}, host
 
     try:
         echo(f"{arch}: up in {info.startup_seconds:.1f} s; warming up")
@@ -188,16 +147,17 @@ def _measure(arch: str, budget, *, seconds, warmup, rounds, connections, base, e
             for t in targets(arch, stack):
                 r, host = measured(t, connections=connections, seconds=seconds)
                 runs.append({"arch": arch, "endpoint": t.endpoint, "variant": t.variant,
-                             "round": i + 1} | r.to_dict() | {"host_cpu": host.to_dict()})
+                             "round": i + 1} | r | {"host_cpu": host.to_dict()})
                 echo(f"  round {i + 1}/{rounds} {t.endpoint:<8} {t.variant:<6}"
-                     f"{r.rps:9.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms"
-                     f"  errors {r.errors}{_noise_note(host)}")
+                     f"{r['rps']:9.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f}"
+                     f" ms  cpu {cpu_ms_per_request(r):5.2f} ms/req  errors {r['errors']}"
+                     f"{_noise_note(host)}")
         # Latency with no queueing at all: one connection, one request at a time.
         for t in targets(arch, stack):
             if t.endpoint == "product":
                 r, host = measured(t, connections=1, seconds=max(3.0, seconds / 2))
-                single[t.variant] = r.to_dict() | {"host_cpu": host.to_dict()}
-                echo(f"  concurrency 1  product  {t.variant:<6} p50 {r.p50_ms:6.2f} ms"
+                single[t.variant] = r | {"host_cpu": host.to_dict()}
+                echo(f"  concurrency 1  product  {t.variant:<6} p50 {r['p50_ms']:6.2f} ms"
                      f"{_noise_note(host)}")
     finally:
         platform.down()

@@ -1,5 +1,5 @@
 """The microservices' floor: a gateway hop to a catalog and an inventory, each on its own
-database with the services' own SQL, called in parallel with the services' client.
+database with the services' SQL (shopdata), called in parallel with the services' client.
 
 Three apps: `gateway_app`, `catalog_app`, `inventory_app` (one gunicorn master each).
 """
@@ -12,8 +12,8 @@ from flask import abort, request
 
 from microservices.common.client import ServiceClient
 from microservices.common.security import service_token_key
-from microservices.inventory.repository import StockRepository
 from shopdata.catalog import CatalogQueries, product_summary
+from shopdata.stock import StockQueries
 
 from . import SEARCH_PAGE, floor_app
 
@@ -43,7 +43,7 @@ def catalog_search():
 @inventory_app.get("/internal/stock/<int:product_id>")
 def inventory_stock(product_id: int):
     with inventory_pools.get().connection() as conn, conn.cursor() as cur:
-        row = StockRepository(cur).get(product_id)
+        row = StockQueries(cur).inventory_row(product_id)
     if row is None:
         abort(404)
     return {"product_id": row[0], "available": row[2]}

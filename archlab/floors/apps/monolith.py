@@ -1,9 +1,9 @@
-"""The monolith's floor: one process, one database, the monolith's own SQL."""
+"""The monolith's floor: one process, one database, the monolith's SQL (shopdata)."""
 
 from flask import abort, request
 
-from monolith.data.repositories import ProductRepository
-from shopdata.catalog import product_summary
+from shopdata.catalog import CatalogQueries, product_summary
+from shopdata.stock import StockQueries
 
 from . import SEARCH_PAGE, floor_app
 
@@ -14,7 +14,7 @@ app, pools = floor_app("monolith-floor")
 def product(product_id: int):
     """The product row and its stock."""
     with pools.get().connection() as conn, conn.cursor() as cur:
-        found = ProductRepository(cur).get_with_stock(product_id)
+        found = StockQueries(cur).product_with_stock(product_id)
     if found is None:
         abort(404)
     p, available = found
@@ -26,6 +26,5 @@ def product(product_id: int):
 def search():
     """One page of search results."""
     with pools.get().connection() as conn, conn.cursor() as cur:
-        rows, total = ProductRepository(cur).search(request.args.get("q"), None,
-                                                    SEARCH_PAGE, 0)
+        rows, total = CatalogQueries(cur).search(request.args.get("q"), None, SEARCH_PAGE, 0)
     return {"items": [product_summary(p) for p in rows], "total": total}
