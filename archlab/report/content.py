@@ -763,7 +763,7 @@ def invoice_delivery(arch: str, settings: dict) -> str:
 def _calibration(summary: dict, charts: set[str]) -> list:
     cal = summary["calibration"]
     rows = [[r["arch"], (cal["endpoints"] or {}).get(r["endpoint"]) or r["endpoint"],
-             num(r["app_rps"]), num(r["floor_rps"]), share_cell(r),
+             num(r["app_rps"]), num(r["floor_rps"]), share_cell(r), overhead_cell(r),
              f"{num(r['app_p50_ms'])} / {num(r['floor_p50_ms'])}",
              f"{num(r['app_p99_ms'])} / {num(r['floor_p99_ms'])}"] for r in cal["rows"]]
     blocks = [Para("Each architecture was loaded with wrk next to its floor: bare apps "
@@ -773,11 +773,18 @@ def _calibration(summary: dict, charts: set[str]) -> list:
                    "architecture's own code costs on this machine, independently of how "
                    "fast the machine is."),
               Table(["architecture", "endpoint", "req/s", "floor req/s", "share",
-                     "p50 ms (app / floor)", "p99 ms (app / floor)"], rows, "llrrrrr",
+                     "CPU ms per request above the floor", "p50 ms (app / floor)",
+                     "p99 ms (app / floor)"], rows, "llrrrrrr",
                     f"Medians of {cal.get('rounds') or '?'} round(s) of "
                     f"{cal.get('seconds') or '?'} s at {cal.get('connections') or '?'} "
                     f"connections; calibrated {cal.get('created_at') or 'at an unknown time'}"
                     f" at commit {(cal.get('git_commit') or 'unknown')[:12]}.")]
+    bias = [f"{endpoint}: {b['text']}" for endpoint, b in (cal.get("bias") or {}).items()
+            if b.get("text")]
+    if bias:
+        blocks.append(Para("What the remaining gaps do to the monolith/microservices ratio "
+                           "(monolith share ÷ microservices share): " + "; ".join(bias)
+                           + ".", term="Bias."))
     if cal.get("mismatches"):
         blocks.append(Para("This calibration was made on " + "; on ".join(cal["mismatches"])
                            + ". Its shares describe that setting, not necessarily this "
@@ -837,6 +844,18 @@ def _published(summary: dict) -> list:
                   published.rows(summary), "llll",
                   "Quoted from each source where the row says; this run's figure with "
                   "its 95% CI.")]
+
+
+def overhead_cell(row: dict) -> str:
+    """The stack's CPU time per request above its floor's on the same SQL, with its
+    interval over rounds: a heavier shared query cannot raise it, as it can a share."""
+    ms = row.get("overhead_ms")
+    if ms is None:
+        return "not recorded"
+    interval = row.get("overhead_ms_ci")
+    if interval and None not in interval:
+        return f"{ms:+.2f} ({interval[0]:+.2f} to {interval[1]:+.2f})"
+    return f"{ms:+.2f}"
 
 
 def share_cell(row: dict) -> str:

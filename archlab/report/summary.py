@@ -392,7 +392,9 @@ def calibration_rows(cal: dict) -> list[dict]:
     if "table" in cal:
         keys = ("arch", "endpoint", "app_rps", "floor_rps", "rps_ratio", "rps_ratio_gmean",
                 "rps_ratio_ci",
-                "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms")
+                "app_p50_ms", "floor_p50_ms", "app_p99_ms", "floor_p99_ms",
+                # The stack's CPU ms per request above the floor's (null in older files).
+                "overhead_ms", "overhead_ms_ci")
         return [{k: row.get(k) for k in keys} for row in cal["table"] if "rps_ratio" in row]
     medians, rows = cal.get("medians", {}), []
     for name, ratio in cal.get("ratio_to_floor", {}).items():
@@ -420,7 +422,9 @@ def _calibration(run: Run) -> dict | None:
             "git_commit": machine.get("git_commit"), "connections": cal.get("connections"),
             "seconds": cal.get("seconds"), "rounds": cal.get("rounds"),
             "endpoints": cal.get("endpoints") or {"product": cal.get("endpoint")},
-            "path": cal.get("path")}
+            "path": cal.get("path"),
+            # What the gaps to the floors do to the monolith/microservices ratio, per endpoint.
+            "bias": cal.get("bias") or {}}
 
 
 def calibration_mismatches(cal: dict, manifest: dict) -> list[str]:

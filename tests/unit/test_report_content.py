@@ -74,6 +74,23 @@ def test_every_ratio_phrase_follows_the_rule():
     assert ratio_cell(single) == "2.00x: not distinguishable in this run"
 
 
+def test_the_overhead_above_the_floor_is_shown_in_ms_with_its_interval():
+    from archlab.report.content import _calibration, overhead_cell
+
+    assert overhead_cell({"overhead_ms": 0.21, "overhead_ms_ci": [0.05, 0.37]}) == (
+        "+0.21 (+0.05 to +0.37)")
+    assert overhead_cell({"overhead_ms": -0.02}) == "-0.02"
+    assert overhead_cell({}) == "not recorded"  # a calibration.json from before it
+    row = {"arch": "monolith", "endpoint": "search", "app_rps": 300, "floor_rps": 310,
+           "rps_ratio": 0.97, "overhead_ms": 0.1, "overhead_ms_ci": [0.0, 0.2],
+           "app_p50_ms": 1, "floor_p50_ms": 1, "app_p99_ms": 2, "floor_p99_ms": 2}
+    cal = {"rows": [row], "endpoints": {}, "bias": {"search": {"text": "none found"}}}
+    blocks = _calibration({"calibration": cal}, set())
+    assert blocks[1].rows[0][5] == "+0.10 (+0.00 to +0.20)"
+    assert any(getattr(b, "term", "") == "Bias." and "search: none found" in b.text
+               for b in blocks)
+
+
 def test_a_calibration_share_is_a_ratio_too():
     assert share_cell({"rps_ratio": 0.78, "rps_ratio_ci": [0.70, 0.85]}) == "78% (70–85%)"
     assert share_cell({"rps_ratio": 0.97, "rps_ratio_ci": [0.90, 1.04]}) == (
