@@ -25,6 +25,7 @@ from archlab import audit
 from archlab.platforms.local import TEST_HOOKS_FILE, LocalPlatform
 from archlab.stacks import CAPABILITIES
 from plumbing import testhooks
+from plumbing.observability import flush_access_log
 from shop.seed import LOADTEST_PASSWORD
 from tests import ports
 
@@ -176,6 +177,15 @@ class _Stacks:
     def stop_all(self) -> None:
         for arch in self.running.values():
             arch.platform.down()
+
+
+@pytest.fixture(autouse=True)
+def _access_log_lines_stay_with_their_test():
+    """An app run inside the test process writes its access log from a background
+    thread: flush it before the test ends, so its lines land in that test's captured
+    output instead of on the terminal later."""
+    yield
+    flush_access_log()
 
 
 @pytest.fixture(scope="session")
