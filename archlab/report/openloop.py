@@ -134,7 +134,9 @@ def how(summary: dict, capacity: dict | None, share: float | None) -> str:
             f"shows in every request it delayed (corrected for coordinated omission); the "
             f"uncorrected figures, from the actual send, are what a closed-loop tool "
             f"reports. Both architectures got the same schedule, so their latencies "
-            f"compare at equal offered load, below both capacities.")
+            f"compare at equal offered load"
+            # Below both capacities only where this run measured them.
+            + (", below both capacities." if capacity and share and share <= 1 else "."))
 
 
 def warnings(summary: dict) -> list[str]:

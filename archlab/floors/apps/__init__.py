@@ -13,9 +13,10 @@ standard library (tests/unit/test_floor_imports.py): never an architecture's own
 
 import os
 
-from flask import Flask
+from flask import Flask, request
 
 from plumbing.db import PoolHolder
+from shopdata.catalog import CatalogQueries, product_summary
 
 SEARCH_PAGE = 20
 
@@ -31,3 +32,10 @@ def floor_app(name: str) -> tuple[Flask, PoolHolder | None]:
         return {"status": "ok" if pools is None or pools.get().ping() else "unavailable"}
 
     return app, pools
+
+
+def search_page(pools) -> dict:
+    """One page of search results (?q=) with the shared SQL: what both floors serve."""
+    with pools.get().connection() as conn, conn.cursor() as cur:
+        rows, total = CatalogQueries(cur).search(request.args.get("q"), None, SEARCH_PAGE, 0)
+    return {"items": [product_summary(p) for p in rows], "total": total}

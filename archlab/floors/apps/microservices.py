@@ -15,7 +15,7 @@ from microservices.common.security import service_token_key
 from shopdata.catalog import CatalogQueries, product_summary
 from shopdata.stock import StockQueries
 
-from . import SEARCH_PAGE, floor_app
+from . import floor_app, search_page
 
 THREADS = int(os.environ.get("WEB_THREADS", "8"))
 
@@ -35,9 +35,7 @@ def catalog_product(product_id: int):
 
 @catalog_app.get("/internal/products")
 def catalog_search():
-    with catalog_pools.get().connection() as conn, conn.cursor() as cur:
-        rows, total = CatalogQueries(cur).search(request.args.get("q"), None, SEARCH_PAGE, 0)
-    return {"items": [product_summary(p) for p in rows], "total": total}
+    return search_page(catalog_pools)
 
 
 @inventory_app.get("/internal/stock/<int:product_id>")

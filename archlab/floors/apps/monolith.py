@@ -1,11 +1,11 @@
 """The monolith's floor: one process, one database, the monolith's SQL (shopdata)."""
 
-from flask import abort, request
+from flask import abort
 
-from shopdata.catalog import CatalogQueries, product_summary
+from shopdata.catalog import product_summary
 from shopdata.stock import StockQueries
 
-from . import SEARCH_PAGE, floor_app
+from . import floor_app, search_page
 
 app, pools = floor_app("monolith-floor")
 
@@ -25,6 +25,4 @@ def product(product_id: int):
 @app.get("/api/products")
 def search():
     """One page of search results."""
-    with pools.get().connection() as conn, conn.cursor() as cur:
-        rows, total = CatalogQueries(cur).search(request.args.get("q"), None, SEARCH_PAGE, 0)
-    return {"items": [product_summary(p) for p in rows], "total": total}
+    return search_page(pools)
