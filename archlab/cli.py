@@ -12,6 +12,7 @@ from archlab.commands import (
     demo,
     down,
     report,
+    scale,
     seed,
     status,
     tour,
@@ -32,7 +33,8 @@ def build_cli() -> click.Group:
         state and logs live in .archlab/<port base>/.
         """
 
-    for module in (demo, up, down, status, seed, audit, tour, bench, report, calibrate, compare):
+    for module in (demo, up, down, status, scale, seed, audit, tour, bench, report, calibrate,
+                   compare):
         cli.add_command(module.command)
     return cli
 

@@ -13,7 +13,8 @@ side, with whether their intervals overlap.
 Rules (docs/compare.md):
 
 - Refused (LabError): runs whose experiments differ in anything that defines the load:
-  every key of the manifest's resolved experiment `config` except NOT_LOAD (a key
+  every key of the manifest's resolved experiment `config` except NOT_LOAD (sizing
+  among them, so two policies compare; a key
   present in one run and absent in the other counts as a difference). `repeats` may
   differ: more or fewer repeats change how wide the intervals are, not what they
   estimate, and the ratio method allows unequal sides. The architectures need not be
@@ -85,7 +86,9 @@ METRICS = (
 # Keys of the resolved experiment that do not define the load: what the experiment is
 # called and where its file was, its words, how often it ran, and on what (the
 # architectures both runs have are compared).
-NOT_LOAD = ("name", "path", "description", "repeats", "architectures")
+# `sizing` is how the stacks were sized, not the load: comparing two runs that differ
+# only in it measures the policy (docs/sizing.md), and the notes say so.
+NOT_LOAD = ("name", "path", "description", "repeats", "architectures", "sizing")
 # The machine facts (archlab.manifest.machine_facts) that make another machine.
 MACHINE_KEYS = (("hostname", "host"), ("cpu_model", "CPU"), ("cpu_count", "CPU count"),
                 ("cpus_allowed", "CPUs allowed"), ("memory_gib", "memory GiB"))
@@ -264,6 +267,11 @@ def notes(a: LoadedRun, b: LoadedRun) -> list[str]:
     if repeats_a != repeats_b:
         lines.append(f"repeats differ ({repeats_a} in A, {repeats_b} in B): allowed, as "
                      "they only change how wide the intervals are")
+    sizing_a = (a.manifest.get("config") or {}).get("sizing", "per-process")
+    sizing_b = (b.manifest.get("config") or {}).get("sizing", "per-process")
+    if sizing_a != sizing_b:
+        lines.append(f"sizing differs ({_shown(sizing_a)} in A, {_shown(sizing_b)} in B): "
+                     "the ratios B/A measure the sizing policy")
     for letter, run in (("A", a), ("B", b)):
         lines += [f"{letter}: {m['arch']} repeat {m['repeat']} missing ({m['reason']})"
                   for m in run.summary.get("missing") or []]

@@ -105,9 +105,10 @@ def port_base() -> int:
         base = int(raw)
     except ValueError:
         raise LabError(f"ARCHLAB_PORT_BASE must be a port number, not {raw!r}") from None
-    # The block spans base..base+300; it must fit below 65536 and stay unprivileged.
-    if not 1024 <= base <= 65535 - 300:
-        raise LabError(f"ARCHLAB_PORT_BASE must be between 1024 and 65235, not {base}")
+    # The block spans base..base+399 (PostgreSQL at +300, the replicas' private ports up
+    # to +399); it must fit below 65536 and stay unprivileged.
+    if not 1024 <= base <= 65535 - 400:
+        raise LabError(f"ARCHLAB_PORT_BASE must be between 1024 and 65135, not {base}")
     return base
 
 
@@ -128,6 +129,9 @@ class Ports:
     card_processor: int
     proxies: range
     postgres: int
+    # One private port per replica of a replicated web process, where the lab checks that
+    # replica's health (the shared port reaches whichever replica the kernel picks).
+    replicas: range
 
     @classmethod
     def from_base(cls, base: int) -> "Ports":
@@ -146,6 +150,7 @@ class Ports:
             card_processor=base + 108,
             proxies=range(base + 200, base + 300),
             postgres=base + 300,
+            replicas=range(base + 310, base + 400),
         )
 
 

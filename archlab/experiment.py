@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from archlab import config, formats
+from archlab import sizing as sizing_plans
 from archlab.config import project_root
 from archlab.errors import LabError
 from archlab.stacks import ARCHITECTURES, CAPABILITIES
@@ -39,12 +40,9 @@ DEFAULT_EXPERIMENT = Path("experiments") / "baseline.yaml"
 # An open loop's slots: arrivals in flight at once (loadtests.openloop).
 DEFAULT_MAX_IN_FLIGHT = 64
 
-# How each web process of the system under test is sized from its share of the cores.
-# per-process: every web process gets one worker per core of the share (today's
-# behaviour: a microservices stack runs more workers than a monolith on the same cores).
-# equal-total: the share's workers divided among the processes (not built yet).
-SIZINGS = ("per-process", "equal-total")
-SIZINGS_BUILT = ("per-process",)
+# How each web process of the system under test is sized from its share of the cores:
+# the policies of archlab/sizing.py.
+SIZINGS = sizing_plans.POLICIES
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,10 @@ class Experiment:
     description: str = ""
     # Stack settings (config.STACK_SETTINGS) both architectures run with, beyond defaults.
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
-    # How the stacks' web processes are sized from the cores (SIZINGS).
+    # How the stacks' web processes are sized from the cores (SIZINGS), and equal-total's
+    # threads per core when the file gives them (else archlab/sizing.py's default).
     sizing: str = "per-process"
+    threads_per_core: int | None = None
     # The open loop: its steps [(rps, seconds)], or a share of the slower architecture's
     # goodput measured by this run's closed loop (then decided once that has run).
     arrival_steps: tuple[tuple[float, float], ...] | None = None
@@ -95,6 +95,13 @@ class Experiment:
         return dataclasses.replace(self, users=None, spawn_rate=None, shape=None,
                                    arrival_steps=steps, capacity_share=None)
 
+    def sizing_choice(self) -> dict:
+        """The sizing policy and its parameters, as the platform's `up` takes them."""
+        choice = {"policy": self.sizing}
+        if self.threads_per_core is not None:
+            choice["threads_per_core"] = self.threads_per_core
+        return choice
+
     def to_config(self) -> dict:
         """The resolved experiment as plain JSON data (for manifest.json), in the file's
         keys (so it parses back)."""
@@ -102,8 +109,10 @@ class Experiment:
         config["path"] = str(self.path)
         config["architectures"] = list(self.architectures)
         config["wait_s"] = list(self.wait_s)
-        for key in ("arrival_steps", "capacity_share"):
+        for key in ("arrival_steps", "capacity_share", "threads_per_core"):
             del config[key]
+        if self.threads_per_core is not None:
+            config["sizing"] = self.sizing_choice()
         if self.users is None:
             for key in ("users", "spawn_rate", "wait_s", "shape"):
                 del config[key]
@@ -252,11 +261,7 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         config.stack_settings(settings)
     except LabError as exc:
         fail("settings", str(exc))
-    sizing = raw.get("sizing", "per-process")
-    if sizing not in SIZINGS:
-        fail("sizing", f"unknown sizing {sizing!r}; choose from {', '.join(SIZINGS)}")
-    if sizing not in SIZINGS_BUILT:
-        fail("sizing", f"{sizing} sizing is not built yet; use {', '.join(SIZINGS_BUILT)}")
+    sizing, threads_per_core = _sizing(raw.get("sizing", "per-process"), fail)
 
     arrival_steps = capacity_share = None
     if "arrival_rate" in raw:
@@ -272,11 +277,33 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
         architectures=tuple(architectures), wait_s=wait_s, shape=shape,
         description=description.strip(), settings={k: str(v) for k, v in settings.items()},
-        sizing=sizing, arrival_steps=arrival_steps, capacity_share=capacity_share,
+        sizing=sizing, threads_per_core=threads_per_core, arrival_steps=arrival_steps,
+        capacity_share=capacity_share,
         max_in_flight=max_in_flight,
     )
     check_capabilities(experiment, source)
     return experiment
+
+
+def _sizing(raw, fail) -> tuple[str, int | None]:
+    """(policy, threads per core) from `sizing`: a policy's name, or
+    {policy: equal-total, threads_per_core: N}."""
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"policy", "threads_per_core"}
+        if unknown:
+            fail("sizing", f"unknown key(s) {', '.join(sorted(unknown))}; "
+                           "known: policy, threads_per_core")
+        policy = raw.get("policy", "per-process")
+        threads = raw.get("threads_per_core")
+    else:
+        policy, threads = raw, None
+    if policy not in SIZINGS:
+        fail("sizing", f"unknown sizing {policy!r}; choose from {', '.join(SIZINGS)}")
+    if threads is not None:
+        if policy != "equal-total":
+            fail("sizing", "threads_per_core belongs to equal-total sizing")
+        threads = _number(threads, "sizing.threads_per_core", fail, whole=True, minimum=1)
+    return policy, threads
 
 
 def check_capabilities(experiment: Experiment, source: str) -> None:

@@ -37,6 +37,9 @@ class ProcessSpec:
     # Which DatabaseSpec's DSN the process gets as DATABASE_URL.
     database: str | None = None
     restart: str = "on-failure"
+    # Whether it makes parallel calls to other services (the sizing plan gives it fan-out
+    # threads, archlab/sizing.py).
+    fans_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,8 @@ def microservices(ports: Ports) -> Stack:
     ]
     processes.append(ProcessSpec(
         name="gateway", argv=gunicorn_argv("microservices.gateway.wsgi:app"), env=urls,
-        port=ports.gateway, health_url=f"http://127.0.0.1:{ports.gateway}/readyz"))
+        port=ports.gateway, health_url=f"http://127.0.0.1:{ports.gateway}/readyz",
+        fans_out=True))
     return Stack(name="microservices", databases=databases, processes=processes,
                  entrypoint="gateway")
 

@@ -5,7 +5,7 @@ Settings come from the environment; `create_app(config)` overrides them by key:
 | key            | environment                   | default  | meaning                           |
 |----------------|-------------------------------|----------|-----------------------------------|
 | `DATABASE_URL` | `DATABASE_URL`                | required | the processor's own database      |
-| `POOL_SIZE`    | `WEB_THREADS`                 | 8        | database connections per process  |
+| `POOL_SIZE`    | `DB_POOL_SIZE`, `WEB_THREADS` | 8        | database connections per worker   |
 | `LATENCY_MS`   | `CARD_PROCESSOR_LATENCY_MS`   | 30       | delay of every charge and refund  |
 | `LATE_SECONDS` | `CARD_PROCESSOR_LATE_SECONDS` | 6.0      | delay of the late card's answer   |
 """
@@ -28,8 +28,8 @@ def config_from_env() -> dict:
     """The processor's settings from the environment, with local defaults."""
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
-        # One connection per serving thread: a thread never waits for another's.
-        "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
+        # One connection per serving thread unless the sizing plan gives fewer.
+        "POOL_SIZE": int(os.environ.get("DB_POOL_SIZE") or os.environ.get("WEB_THREADS", "8")),
         # The same for both architectures: it stands for the processor's network and
         # processing time, which neither build can change.
         "LATENCY_MS": float(os.environ.get("CARD_PROCESSOR_LATENCY_MS", "30")),

@@ -6,8 +6,9 @@ sessions on one machine run side by side when their bases lie at least SPAN apar
 8000. The default block stays below Linux's ephemeral range (32768-60999), where
 another program's outgoing connection could hold a port for a moment.
 
-A stack needs its base to base + 299 (its processes and fault proxies) and, for
-`archlab calibrate`, base + 400 onwards for the floors, so stacks sit 500 apart.
+A stack needs its base to base + 399 (its processes, fault proxies, PostgreSQL at +300
+and its replicas' private ports at +310 to +399) and, for `archlab calibrate`, base + 400
+onwards for the floors, so stacks sit 500 apart.
 Ports a test only connects to, never binds (port 1 or 9 as "nothing listens here"),
 and ports the kernel hands out (servicekit.free_port) are not listed.
 """
@@ -30,6 +31,7 @@ PLATFORM = BASE + 2000          # test_platform
 BENCH = BASE + 2500             # test_bench
 PROVENANCE = (BASE + 3000, BASE + 3500)  # test_provenance: two stacks at once
 CALIBRATE = BASE + 4000         # test_calibrate_noise (floors at +400)
+REPLICAS = BASE + 4500          # test_replicas (replicas' private ports at +310..+399)
 # Throwaway PostgreSQL clusters of the service integration tests: one port each.
 CLUSTERS = {name: BASE + 5000 + i for i, name in enumerate((
     "monolith_data", "ms_services", "inventory", "payments", "cardprocessor",

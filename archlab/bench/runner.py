@@ -93,7 +93,8 @@ class Bench:
         try:
             self.echo(f"{label}: starting the stack at port base {self.platform.ports.base} ...")
             # up() refuses when a stack already runs here; that stack is not ours to stop.
-            info = self.platform.up(arch, settings=self.experiment.settings)
+            info = self.platform.up(arch, settings=self.experiment.settings,
+                                    sizing=self.experiment.sizing_choice())
             started = True
             state = read_json(info.state_dir / "state.json")
             self.on_stack(info)

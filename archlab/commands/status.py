@@ -29,11 +29,16 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         return None
     console.print(f"{status.arch} at {status.base_url} (run {status.run_id})", soft_wrap=True)
+    # A stack with replicas shows each one's private port, where its health is asked.
+    replicated = any(p.replica_port for p in status.processes)
     table = Table()
-    for column in ("process", "port", "pid", "alive", "health", "restarts"):
+    columns = ("process", "port", *(("private port",) if replicated else ()), "pid", "alive",
+               "health", "restarts")
+    for column in columns:
         table.add_column(column)
     for p in status.processes:
-        table.add_row(p.name, str(p.port or "-"), str(p.pid or "-"),
+        private = (str(p.replica_port or "-"),) if replicated else ()
+        table.add_row(p.name, str(p.port or "-"), *private, str(p.pid or "-"),
                       "yes" if p.alive else "[red]no[/]",
                       p.health if p.health in ("ok", "-") else f"[red]{p.health}[/]",
                       str(p.restarts))
@@ -52,7 +57,9 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
 def command() -> None:
     """Show each process of the running stack: port, pid, alive, health, restarts.
 
-    Health is a GET of the process's health URL (1 s timeout). Exits with 0 when
+    A process run as replicas has a row per replica (catalog, catalog.2, ...) with the
+    private port where its own health is asked. Health is a GET of the process's health
+    URL (1 s timeout). Exits with 0 when
     everything is healthy, 1 when something is not, 3 when no stack runs at this
     port base (then the stacks at other port bases of this checkout are listed).
     """

@@ -17,15 +17,17 @@ def _interrupt(signum, frame):
 
 
 def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
-        echo=click.echo) -> StackInfo:
-    """Start `arch` and report it; with `foreground`, stay until Ctrl-C, then take it down."""
+        replicas: dict[str, int] | None = None, echo=click.echo) -> StackInfo:
+    """Start `arch` and report it; with `foreground`, stay until Ctrl-C, then take it down.
+    `replicas` runs web processes as several replicas ({"catalog": 2})."""
     platform = LocalPlatform(port_base)
-    platform.check_free(arch)  # refuse before announcing anything
+    platform.check_free(arch, replicas)  # refuse before announcing anything
     echo(f"starting {arch} at port base {platform.ports.base} ...")
-    info = platform.up(arch)
+    info = platform.up(arch, replicas=replicas)
     echo(f"{info.arch} is up (ready in {info.startup_seconds:.1f} s)")
     for name, url in info.urls.items():
-        echo(f"  {name:<16} {url}")
+        count = info.replicas.get(name, 1)
+        echo(f"  {name:<16} {url}" + (f"  ({count} replicas)" if count > 1 else ""))
     echo(f"  {'admin token':<16} {info.admin_token}")
     echo(f"  {'database':<16} {info.database}")
     echo(f"  {'state folder':<16} {info.state_dir}  (logs in {platform.logs_dir})")
@@ -47,9 +49,24 @@ def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
     return info
 
 
+def parse_replicas(ctx, param, values: tuple[str, ...]) -> dict[str, int]:
+    """--replicas SERVICE=N (repeatable) as {SERVICE: N}; which services may be scaled,
+    and to how many, the platform checks."""
+    replicas = {}
+    for value in values:
+        service, sep, count = value.partition("=")
+        if not sep or not service or not count.strip().lstrip("-").isdigit():
+            raise click.BadParameter(f"{value!r} is not SERVICE=N, e.g. catalog=2")
+        replicas[service.strip()] = int(count)
+    return replicas
+
+
 HELP = f"""Start the ARCH stack (database, seed data, every process) and return once ready.
 
 ARCH is one of: {", ".join(sorted(ARCHITECTURES))}.
+
+--replicas SERVICE=N runs a web process as N gunicorn masters on its one port (the
+kernel spreads connections among them); `archlab scale` changes N while it runs.
 
 Prints the URL(s), the admin token and where the state and logs are. The stack
 keeps running in the background until `archlab down`. ARCHLAB_PORT_BASE moves all
@@ -61,10 +78,13 @@ its ports as a block (default 8000) to run a second stack beside it.
 @click.argument("arch", metavar="ARCH", type=click.Choice(sorted(ARCHITECTURES)))
 @click.option("--foreground", is_flag=True,
               help="Stay attached; Ctrl-C stops everything, the database included.")
-def command(arch: str, foreground: bool) -> None:
+@click.option("--replicas", "replicas", multiple=True, metavar="SERVICE=N",
+              callback=parse_replicas,
+              help="Run SERVICE (a web process) as N replicas; repeatable.")
+def command(arch: str, foreground: bool, replicas: dict[str, int]) -> None:
     """The `up` subcommand."""
     # SIGTERM takes the same way out as Ctrl-C, so whatever was started is stopped;
     # SIGINT is set too because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    run(arch, foreground=foreground)
+    run(arch, foreground=foreground, replicas=replicas or None)

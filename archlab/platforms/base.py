@@ -23,11 +23,14 @@ class StackInfo:
     # server_version, "server_version_num": int, "version": SELECT version()}; None
     # where a platform cannot tell.
     database_server_version: dict | None = None
+    # How many replicas each web process runs (all of them, 1 where not replicated).
+    replicas: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ProcessStatus:
-    """One process as `status` sees it; health is 'ok', 'HTTP <code>', 'unreachable' or '-'."""
+    """One process (one replica) as `status` sees it; health is 'ok', 'HTTP <code>',
+    'unreachable' or '-', asked on the replica's private port when it has one."""
 
     name: str
     port: int | None
@@ -35,6 +38,8 @@ class ProcessStatus:
     alive: bool
     health: str
     restarts: int
+    # A replica's private port (None when its process is not replicated).
+    replica_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,28 @@ class DownReport:
     logs_dir: Path | None = None
 
 
+@dataclass(frozen=True)
+class ScaleReport:
+    """What `scale` did: the replica counts before and after, the replicas it started,
+    the ones it drained (highest-numbered first) and how long their drain took, and any
+    it restarted (replica 1, to give it a private port)."""
+
+    service: str
+    before: int
+    after: int
+    started: list[str] = field(default_factory=list)
+    drained: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    # Drained replicas that outlived the grace period and were killed.
+    killed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    drain_seconds: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
 class Platform(ABC):
     """Runs one stack at a time and takes it down again, leaving nothing behind."""
 
@@ -82,6 +109,10 @@ class Platform(ABC):
     @abstractmethod
     def status(self) -> StackStatus:
         """The running stack's processes, their health and restarts."""
+
+    @abstractmethod
+    def scale(self, service: str, replicas: int) -> ScaleReport:
+        """Run `replicas` replicas of the web process `service` in the running stack."""
 
     @abstractmethod
     def reseed(self) -> None:

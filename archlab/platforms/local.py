@@ -15,7 +15,9 @@ in the shell cannot change a stack unless it is a stack setting, and state.json
 "environment" records what each process ran with.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import importlib
 import os
 import secrets
@@ -27,13 +29,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import requests
 
-from archlab import config
+from archlab import config, sizing
 from archlab.db import (
-    DEFAULT_MAX_CONNECTIONS,
     apply_sql,
     database_from_state,
     open_database,
@@ -41,10 +43,17 @@ from archlab.db import (
 )
 from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
 from archlab.platforms import processes
-from archlab.platforms.base import DownReport, Platform, ProcessStatus, StackInfo, StackStatus
+from archlab.platforms.base import (
+    DownReport,
+    Platform,
+    ProcessStatus,
+    ScaleReport,
+    StackInfo,
+    StackStatus,
+)
 from archlab.platforms.statefiles import read_json, write_json
-from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE
-from archlab.stacks import Stack, get_stack
+from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE, STOP_GRACE_SECONDS
+from archlab.stacks import ARCHITECTURES, Stack, get_stack
 from plumbing import testhooks
 from shopdata import seed as shopdata_seed
 
@@ -59,7 +68,7 @@ CRASH_LOOP_RESTARTS = 3
 STEADY_SECONDS = 1.0
 SUPERVISOR_STOP_SECONDS = 20.0
 # Connections beyond the processes' pools: reseeds, audits, a person with psql.
-SPARE_CONNECTIONS = 20
+SPARE_CONNECTIONS = sizing.SPARE_CONNECTIONS
 
 # All that the supervisor and a stack's processes take from the environment the lab runs
 # in: what a process needs to run at all on this host, each passed on as it is (when
@@ -109,11 +118,17 @@ def environment_record(host: dict[str, str], envs: dict[str, dict[str, str]]) ->
     }
 
 
-def connection_budget(stack: Stack, workers: int, threads: int) -> int:
-    """PostgreSQL connections the stack may open: each web worker pools one per thread;
-    a process without a port (a background worker) is counted as one worker."""
-    pools = sum(workers * threads if p.port else threads for p in stack.processes)
-    return pools + SPARE_CONNECTIONS
+def sizing_plan(stack: Stack, cores: int, choice: dict | None = None,
+                replicas: dict[str, int] | None = None) -> sizing.Plan:
+    """The stack's sizing plan on `cores` cores: `choice` names the policy and its
+    parameters ({"policy", "threads_per_core", "shares"}; per-process by default)."""
+    choice = dict(choice or {})
+    policy = choice.pop("policy", sizing.DEFAULT_POLICY)
+    # equal-total's totals are the same for every architecture: each plan sees them all.
+    others = tuple(sizing.shape_of(build(config.Ports.from_base(config.DEFAULT_PORT_BASE)))
+                   for build in ARCHITECTURES.values())
+    return sizing.plan(sizing.shape_of(stack), cores, policy, replicas=replicas,
+                       others=others, **choice)
 
 
 def load_function(ref: str):
@@ -148,6 +163,130 @@ def probe(url: str | None) -> str:
     return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
+# -- replicas -----------------------------------------------------------------
+#
+# A web process may run as several gunicorn masters on its one port (SO_REUSEPORT: the
+# kernel spreads the connections among them). Replica 1 keeps the process's name,
+# replica k is "<name>.k" (supervisor, state.json, status, logs/<name>.k.log). Each gets
+# replica 1's environment plus REPLICA_VARIABLES: its number, and a private port of its
+# own (from config.Ports.replicas) where its health is asked, for a GET of the shared
+# port reaches whichever replica the kernel picks. A process that is not replicated
+# keeps exactly the argv and environment it always had.
+
+# The card processor's simulator runs beside either stack as the external party; it is
+# not part of the shop, so it has no replicas.
+EXTERNAL_PROCESSES = frozenset({"card-processor"})
+REPLICA_VARIABLES = ("ARCHLAB_REPLICA", "REPLICA_PORT")
+# How long `scale` waits for the supervisor to take up a changed supervisor.json, and
+# for drained replicas to exit (its grace period, then its SIGKILL, with time to spare).
+RELOAD_TIMEOUT_SECONDS = 10.0
+DRAIN_TIMEOUT_SECONDS = STOP_GRACE_SECONDS + 10.0
+SCALE_LOCK_FILE = "scale.lock"
+
+
+def replica_name(service: str, replica: int) -> str:
+    """The process name of replica number `replica` of `service`: "catalog", "catalog.2"."""
+    return service if replica == 1 else f"{service}.{replica}"
+
+
+def scalable_services(stack: Stack) -> list[str]:
+    """The processes that may run as replicas: the shop's web processes (those with a
+    port), not the external card processor."""
+    return [p.name for p in stack.processes
+            if p.port is not None and p.name not in EXTERNAL_PROCESSES]
+
+
+def check_replica_count(service: str, count: int, scalable: list[str],
+                        processes: list[str]) -> None:
+    """A LabError unless `service` is one of `scalable` and `count` is at least 1."""
+    if service in EXTERNAL_PROCESSES:
+        raise LabError(f"{service} is the external card processor's simulator, not part of "
+                       f"the shop: it always runs as one process. Scalable: "
+                       f"{', '.join(scalable)}")
+    if service not in scalable:
+        what = ("a background worker without a port" if service in processes
+                else "not a process of this stack")
+        raise LabError(f"{service!r} cannot be scaled: it is {what}. Scalable: "
+                       f"{', '.join(scalable)}")
+    if count < 1:
+        raise LabError(f"{service} needs at least 1 replica, not {count}; "
+                       "`archlab down` stops the whole stack")
+
+
+def replica_counts(stack: Stack, ports: config.Ports,
+                   replicas: dict[str, int] | None) -> dict[str, int]:
+    """How many replicas each web process runs: 1 unless `replicas` says otherwise. A
+    LabError for a process that cannot be scaled, a count below 1, or more replicas than
+    the block has private ports for."""
+    scalable = scalable_services(stack)
+    counts = dict.fromkeys(scalable, 1)
+    for service, count in (replicas or {}).items():
+        check_replica_count(service, count, scalable, [p.name for p in stack.processes])
+        counts[service] = count
+    needed = sum(count for count in counts.values() if count > 1)
+    if needed > len(ports.replicas):
+        raise too_few_replica_ports(needed, ports)
+    return counts
+
+
+def too_few_replica_ports(needed: int, ports: config.Ports) -> LabError:
+    """The error for more replicas than the port block has private ports for."""
+    return LabError(
+        f"{needed} replicas need a private port each, and the stack's port block has "
+        f"{len(ports.replicas)} for them ({ports.replicas.start}-{ports.replicas.stop - 1}); "
+        "run fewer replicas")
+
+
+def with_port(url: str | None, port: int) -> str | None:
+    """`url` (a health URL) on 127.0.0.1:`port` instead."""
+    if url is None:
+        return None
+    return urlsplit(url)._replace(netloc=f"127.0.0.1:{port}").geturl()
+
+
+def replica_records(stack: Stack, ports: config.Ports, counts: dict[str, int]) -> list[dict]:
+    """What state.json "processes" records: one entry per replica of each process, with
+    its service, number, shared and private port, health URL and database. The private
+    ports go to the replicas of replicated processes only, in order."""
+    free = iter(ports.replicas)
+    records = []
+    for spec in stack.processes:
+        count = counts.get(spec.name, 1)
+        for replica in range(1, count + 1):
+            private = next(free) if count > 1 else None
+            records.append({
+                "name": replica_name(spec.name, replica), "service": spec.name,
+                "replica": replica, "port": spec.port, "replica_port": private,
+                "health_url": (with_port(spec.health_url, private) if private
+                               else spec.health_url),
+                "database": spec.database})
+    return records
+
+
+def replica_env(env: dict[str, str], record: dict) -> dict[str, str]:
+    """A replica's environment: replica 1's `env`, plus its number and private port when it
+    has one (an unreplicated process's environment is `env` as it is)."""
+    env = {key: value for key, value in env.items() if key not in REPLICA_VARIABLES}
+    if record["replica_port"] is not None:
+        env["ARCHLAB_REPLICA"] = str(record["replica"])
+        env["REPLICA_PORT"] = str(record["replica_port"])
+    return env
+
+
+def replica_connections(state: dict, service: str) -> int:
+    """PostgreSQL connections one replica of `service` pools, by the stack's sizing plan
+    (its workers times its pool; none without a database, e.g. the gateway)."""
+    size = sizing.from_dict(state["sizing"]["plan"]).processes.get(service)
+    return size.replica_connections() if size is not None else 0
+
+
+def stack_connections(state: dict, counts: dict[str, int]) -> int:
+    """The connections the stack's pools need with `counts` replicas (1 where not given)."""
+    services = dict.fromkeys(r["service"] for r in state["processes"])
+    return sum(counts.get(service, 1) * replica_connections(state, service)
+               for service in services)
+
+
 class LocalPlatform(Platform):
     """Runs stacks on this machine, one per port base."""
 
@@ -161,20 +300,24 @@ class LocalPlatform(Platform):
     # -- up ---------------------------------------------------------------
 
     def up(self, stack: str | Stack, *, ready_timeout: float = READY_TIMEOUT_SECONDS,
-           settings: dict[str, str] | None = None, test_hooks: bool = False) -> StackInfo:
+           settings: dict[str, str] | None = None, test_hooks: bool = False,
+           sizing: dict | None = None,
+           replicas: dict[str, int] | None = None) -> StackInfo:
         """Start the stack and return once every health URL answers 200.
 
-        `settings` override config.STACK_SETTINGS; `test_hooks` gives every process the
+        `settings` override config.STACK_SETTINGS; `sizing` chooses the sizing policy
+        (sizing_plan: per-process by default); `test_hooks` gives every process the
         stack's test-hooks file (plumbing.testhooks: crash points, broken variants), which
-        no stack has otherwise. On any failure (Ctrl-C included) everything started so
-        far is taken down again.
+        no stack has otherwise; `replicas` runs web processes as several replicas
+        ({"catalog": 2}; 1 for the rest). On any failure (Ctrl-C included) everything
+        started so far is taken down again.
         """
         started = time.monotonic()
         if isinstance(stack, str):
             stack = get_stack(stack, self.ports)
         settings = config.stack_settings(settings)
-        self.check_free(stack)
-        state = self._fresh_state(stack)
+        self.check_free(stack, replicas)
+        state = self._fresh_state(stack, sizing, replicas)
         state["settings"] = settings
         state["test_hooks"] = str(self.state_dir / TEST_HOOKS_FILE) if test_hooks else None
         if test_hooks:
@@ -192,12 +335,14 @@ class LocalPlatform(Platform):
         self._save(state)
         return self._info(state)
 
-    def check_free(self, stack: str | Stack) -> None:
-        """Refuse before anything starts: a stack that runs (or is starting) at this base,
-        or a port of the block in use. What a dead stack left (after a reboot, say) is
-        cleared, so the user need not run `down` first."""
+    def check_free(self, stack: str | Stack, replicas: dict[str, int] | None = None) -> None:
+        """Refuse before anything starts: replicas that cannot be (replica_counts), a stack
+        that runs (or is starting) at this base, or a port of the block in use. What a dead
+        stack left (after a reboot, say) is cleared, so the user need not run `down`
+        first."""
         if isinstance(stack, str):
             stack = get_stack(stack, self.ports)
+        counts = replica_counts(stack, self.ports, replicas)
         state = read_json(self.state_file)
         condition = self.condition(state)
         if condition in ("dead", "leftover"):
@@ -210,10 +355,12 @@ class LocalPlatform(Platform):
                 f"`{config.command_at(self.ports.base, 'down')}` stops it; "
                 "ARCHLAB_PORT_BASE=<another base> runs a second stack beside it."
             )
-        self._check_ports(stack)
+        self._check_ports(stack, counts)
 
-    def _check_ports(self, stack: Stack) -> None:
+    def _check_ports(self, stack: Stack, counts: dict[str, int]) -> None:
         wanted = {p.port: p.name for p in stack.processes if p.port is not None}
+        wanted |= {r["replica_port"]: r["name"]
+                   for r in replica_records(stack, self.ports, counts) if r["replica_port"]}
         if not os.environ.get("ARCHLAB_DATABASE_URL"):
             wanted[self.ports.postgres] = "PostgreSQL"
         for port, user in sorted(wanted.items()):
@@ -224,15 +371,19 @@ class LocalPlatform(Platform):
                     f"ARCHLAB_PORT_BASE (now {self.ports.base}), e.g. ARCHLAB_PORT_BASE=9000."
                 )
 
-    def _fresh_state(self, stack: Stack) -> dict:
+    def _fresh_state(self, stack: Stack, choice: dict | None = None,
+                     replicas: dict[str, int] | None = None) -> dict:
         """Prepare the state folder (last run's logs go) and record the new run in it."""
         shutil.rmtree(self.logs_dir, ignore_errors=True)
         self.logs_dir.mkdir(parents=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         cores = config.cores_given()
-        workers, threads = config.web_sizing(cores)
+        plan = sizing_plan(stack, cores, choice, replicas)
+        entry = plan.processes[stack.entrypoint]
         ports = dataclasses.asdict(self.ports)
         ports["proxies"] = [self.ports.proxies.start, self.ports.proxies.stop - 1]
+        ports["replicas"] = [self.ports.replicas.start, self.ports.replicas.stop - 1]
+        counts = replica_counts(stack, self.ports, replicas)
         state = {
             "arch": stack.name,
             # Led by the port base, so `ps e` shows which stack a process belongs to.
@@ -242,11 +393,15 @@ class LocalPlatform(Platform):
             "ports": ports,
             "base_url": stack.base_url,
             "urls": {p.name: f"http://127.0.0.1:{p.port}" for p in stack.processes if p.port},
-            "processes": [{"name": p.name, "port": p.port, "health_url": p.health_url}
-                          for p in stack.processes],
+            # One entry per replica (replica_records); `scale` changes both.
+            "processes": replica_records(stack, self.ports, counts),
+            "replicas": counts,
             "admin_token": os.environ.get("ARCHLAB_ADMIN_TOKEN") or secrets.token_urlsafe(32),
             "secret_key": secrets.token_hex(32),
-            "sizing": {"cores": cores, "web_workers": workers, "web_threads": threads},
+            # The plan (archlab/sizing.py), and the entry point's workers and threads.
+            "sizing": {"cores": cores, "policy": plan.policy, "web_workers": entry.workers,
+                       "web_threads": entry.threads, "max_connections": plan.max_connections,
+                       "plan": plan.to_dict()},
             "database": None,
             "databases": [],
             # What each process's environment held, secrets left out (_launch_supervisor).
@@ -263,8 +418,6 @@ class LocalPlatform(Platform):
     def _start_databases(self, stack: Stack, state: dict) -> None:
         """Start PostgreSQL, then create, migrate and seed each of the stack's databases."""
         sizing = state["sizing"]
-        budget = connection_budget(stack, sizing["web_workers"], sizing["web_threads"])
-        sizing["max_connections"] = max(DEFAULT_MAX_CONNECTIONS, budget)
         db = open_database(self.ports.postgres, namespace=f"archlab_{self.ports.base}")
         # Recorded before anything runs, so `down` finds it whatever happens next.
         state["database"] = db.to_state()
@@ -308,14 +461,15 @@ class LocalPlatform(Platform):
         """The whole environment of each process: the `host` variables (HOST_VARIABLES as
         found here, by default), what every process gets from the lab, then its own."""
         dsns = {d["name"]: d["dsn"] for d in state["databases"]}
-        sizing = state["sizing"]
+        plan = sizing.from_dict(state["sizing"]["plan"])
         host = host_environment() if host is None else host
         envs = {}
         for spec in stack.processes:
             env = {
                 **host,
-                "WEB_WORKERS": str(sizing["web_workers"]),
-                "WEB_THREADS": str(sizing["web_threads"]),
+                # The process's size from the plan (a background worker's is fixed).
+                **(plan.processes[spec.name].env()
+                   if spec.name in plan.processes and spec.port is not None else {}),
                 "ARCHLAB_ADMIN_TOKEN": state["admin_token"],
                 "ARCHLAB_SECRET_KEY": state["secret_key"],
                 "ARCHLAB_RUN_ID": state["run_id"],
@@ -339,13 +493,20 @@ class LocalPlatform(Platform):
         root = config.project_root()
         host = host_environment()
         envs = self._process_env(stack, state, host)
-        state["environment"] = environment_record(host, envs)
+        # Each replica runs with replica 1's environment and its own REPLICA_VARIABLES.
+        replica_envs = {r["name"]: replica_env(envs[r["service"]], r)
+                        for r in state["processes"]}
+        state["environment"] = environment_record(host, replica_envs)
         self._save(state)
-        write_json(self.state_dir / SPEC_FILE, {"processes": [
-            {"name": p.name, "argv": p.argv, "env": envs[p.name], "cwd": str(root),
-             "log": str(self.logs_dir / f"{p.name}.log"), "restart": p.restart}
-            for p in stack.processes
-        ]})
+        entries = []
+        for record in state["processes"]:
+            spec = stack.process(record["service"])
+            entries.append({
+                "name": record["name"], "argv": spec.argv, "env": replica_envs[record["name"]],
+                "cwd": str(root), "log": str(self.logs_dir / f"{record['name']}.log"),
+                "restart": spec.restart})
+        # `scale` raises the generation with every change (supervisor.py).
+        write_json(self.state_dir / SPEC_FILE, {"generation": 0, "processes": entries})
         # Not the lab's environment: the superuser URL (ARCHLAB_DATABASE_URL) stays with
         # the lab, and the children get only what supervisor.json gives them.
         env = {**host, processes.RUN_ID_VAR: state["run_id"]}
@@ -358,12 +519,14 @@ class LocalPlatform(Platform):
         state["pids"]["supervisor"] = supervisor.pid
         self._save(state)
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        """Return once every process runs and every health URL answers 200."""
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS,
+                   names: list[str] | None = None) -> None:
+        """Return once every process (or those `names`) runs and every health URL answers
+        200."""
         state = self._require_state()
         deadline = time.monotonic() + timeout
         while True:
-            waiting_for = self._not_ready(state)
+            waiting_for = self._not_ready(state, names)
             if waiting_for is None:
                 return
             name, why = waiting_for
@@ -374,8 +537,10 @@ class LocalPlatform(Platform):
                 )
             time.sleep(0.1)
 
-    def _not_ready(self, state: dict) -> tuple[str, str] | None:
-        """(process, why) for the first process that is not ready yet, None when all are."""
+    def _not_ready(self, state: dict,
+                   names: list[str] | None = None) -> tuple[str, str] | None:
+        """(process, why) for the first process (of `names`, if given) that is not ready
+        yet, None when all are."""
         if not processes.is_running(state["pids"].get("supervisor")):
             raise StackNotReady(
                 f"the supervisor exited; read {self.logs_dir / 'supervisor.log'}")
@@ -383,7 +548,13 @@ class LocalPlatform(Platform):
         if live is None:
             return "supervisor", "it has not started the processes yet"
         for spec in state["processes"]:
-            process = live["processes"][spec["name"]]
+            if names is not None and spec["name"] not in names:
+                continue
+            process = live["processes"].get(spec["name"])
+            if process is None:
+                return spec["name"], "the supervisor has not started it yet"
+            if process["state"] == "draining":
+                return spec["name"], "its old process is still draining"
             if process["restarts"] >= CRASH_LOOP_RESTARTS:
                 log = self.logs_dir / f"{spec['name']}.log"
                 raise StackNotReady(
@@ -412,6 +583,7 @@ class LocalPlatform(Platform):
             database=database_from_state(state["database"]).describe(),
             startup_seconds=state["startup_seconds"],
             database_server_version=state["database"].get("server_version"),
+            replicas=dict(state.get("replicas") or {}),
         )
 
     # -- down -------------------------------------------------------------
@@ -468,6 +640,238 @@ class LocalPlatform(Platform):
             raise LabError(f"processes of run {run_id} survived SIGKILL: {still}")
         return described
 
+    # -- scale ----------------------------------------------------------------
+
+    def scale(self, service: str, replicas: int, *,
+              ready_timeout: float = READY_TIMEOUT_SECONDS) -> ScaleReport:
+        """Run `replicas` replicas of the web process `service` in the running stack.
+
+        Up: the new replicas start with replica 1's environment and private ports of their
+        own, if the stack's pools stay within the connection budget, and this returns once
+        each answers on its private port; replica 1, when it had no private port, is then
+        restarted with one (the others serve meanwhile). When a new replica does not get
+        healthy, the new ones are drained again and StackNotReady names its log. Down: the
+        highest-numbered replicas are drained (gunicorn's graceful stop) and this returns
+        once they have exited. The same count again changes nothing.
+        """
+        started = time.monotonic()
+        self._require_running()
+        with self._scale_lock():
+            state = self._require_running()
+            counts = state["replicas"]
+            check_replica_count(service, replicas, list(counts),
+                                [r["service"] for r in state["processes"]])
+            before = counts[service]
+            if replicas > before:
+                report = self._scale_up(state, service, replicas, ready_timeout)
+            elif replicas < before:
+                report = self._scale_down(state, service, replicas)
+            else:
+                report = ScaleReport(service, before, before)
+        return dataclasses.replace(report, seconds=round(time.monotonic() - started, 2))
+
+    def _require_running(self) -> dict:
+        """The state of the stack at this base, which must be running and know replicas."""
+        state = self._require_state()
+        if not self._supervisor_alive(state):
+            raise NoStackRunning(
+                f"the {state['arch']} stack at port base {self.ports.base} no longer runs "
+                f"(its supervisor is gone); `{config.command_at(self.ports.base, 'down')}` "
+                "clears what it left")
+        if "replicas" not in state:
+            raise LabError("this stack was started by an older archlab, which did not record "
+                           "replicas; restart it (`archlab down`, then `archlab up`) to scale it")
+        return state
+
+    @contextlib.contextmanager
+    def _scale_lock(self):
+        """One `scale` at a time per stack: each rewrites supervisor.json and state.json."""
+        with open(self.state_dir / SCALE_LOCK_FILE, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LabError("another `archlab scale` is changing this stack; run this "
+                               "one again when it has finished") from None
+            yield
+
+    def _scale_up(self, state: dict, service: str, count: int,
+                  ready_timeout: float) -> ScaleReport:
+        before = state["replicas"][service]
+        self._check_connections(state, service, count)
+        first = next(r for r in state["processes"] if r["name"] == service)
+        restart_first = first["replica_port"] is None
+        ports = self._free_replica_ports(state, count - before + restart_first)
+        first_port = ports.pop(0) if restart_first else None
+        new = [{**first, "name": replica_name(service, k), "replica": k, "replica_port": port,
+                "health_url": with_port(first["health_url"], port)}
+               for k, port in zip(range(before + 1, count + 1), ports, strict=True)]
+        spec = read_json(self.state_dir / SPEC_FILE)
+        base = next(e for e in spec["processes"] if e["name"] == service)
+        self._insert(state, spec, service, new, [self._replica_entry(base, r) for r in new])
+        state["replicas"][service] = count
+        self._apply(state, spec)
+        names = [r["name"] for r in new]
+        try:
+            self.wait_ready(ready_timeout, names)
+        except BaseException as exc:
+            # Back to where it was, rather than leave a replica crash-looping.
+            self._remove(state, spec, names)
+            state["replicas"][service] = before
+            self._apply(state, spec)
+            self._wait_gone(names)
+            if isinstance(exc, StackNotReady):
+                raise StackNotReady(f"{exc}. {service} is back at {before} "
+                                    f"replica{'s' if before > 1 else ''}.") from exc
+            raise
+        restarted = []
+        if restart_first:
+            # Replica 1 ran alone without a private port; its health must be asked of it
+            # alone from now on, so it restarts with one while the new replicas serve.
+            old_pid = self._live_pid(service)
+            first.update(replica_port=first_port,
+                         health_url=with_port(first["health_url"], first_port))
+            entry = self._replica_entry(base, first)
+            spec["processes"] = [entry if e["name"] == service else e
+                                 for e in spec["processes"]]
+            self._record_env(state, entry)
+            self._apply(state, spec)
+            self._wait_for(lambda: self._live_pid(service) not in (old_pid, None),
+                           DRAIN_TIMEOUT_SECONDS, f"{service} to restart with a private port")
+            self.wait_ready(ready_timeout, [service])
+            restarted.append(service)
+        self._record_pids(state)
+        return ScaleReport(service, before, count, started=names, restarted=restarted)
+
+    def _scale_down(self, state: dict, service: str, count: int) -> ScaleReport:
+        before = state["replicas"][service]
+        going = [r["name"] for r in sorted(state["processes"], key=lambda r: -r["replica"])
+                 if r["service"] == service and r["replica"] > count]
+        pids = [pid for pid in map(self._live_pid, going) if pid]
+        spec = read_json(self.state_dir / SPEC_FILE)
+        self._remove(state, spec, going)
+        state["replicas"][service] = count
+        self._apply(state, spec)
+        self._wait_gone(going)
+        processes.wait_gone(pids, 5)  # reaped by the supervisor by now
+        drained = (read_json(self.state_dir / STATUS_FILE) or {}).get("drained", {})
+        seconds = [drained[name]["seconds"] for name in going if name in drained]
+        self._record_pids(state)
+        return ScaleReport(service, before, count, drained=going,
+                           killed=[n for n in going if drained.get(n, {}).get("killed")],
+                           drain_seconds=max(seconds) if seconds else None)
+
+    def _check_connections(self, state: dict, service: str, count: int) -> None:
+        """Refuse a scale-up after which the stack's pools could need more connections than
+        the cluster allows them: max_connections minus SPARE_CONNECTIONS."""
+        per_replica = replica_connections(state, service)
+        needed = stack_connections(state, {**state["replicas"], service: count})
+        max_connections = state["sizing"]["max_connections"]
+        allowed = max_connections - SPARE_CONNECTIONS
+        if per_replica == 0 or needed <= allowed:
+            return
+        room = max(allowed - stack_connections(state, state["replicas"]), 0)
+        most = state["replicas"][service] + room // per_replica
+        raise LabError(
+            f"{count} replicas of {service} would need {needed} PostgreSQL connections for "
+            f"the stack's pools ({per_replica} per {service} replica), more than the "
+            f"{allowed} the cluster allows them (max_connections {max_connections} minus "
+            f"{SPARE_CONNECTIONS} spare). Scale {service} to at most {most}, or fewer "
+            "replicas of another service first.")
+
+    def _free_replica_ports(self, state: dict, count: int) -> list[int]:
+        """`count` private ports of the block that no replica has and nothing holds."""
+        used = {r["replica_port"] for r in state["processes"] if r["replica_port"]}
+        free = []
+        for port in self.ports.replicas:
+            if len(free) == count:
+                break
+            if port not in used and not port_in_use(port):
+                free.append(port)
+        if len(free) < count:
+            raise too_few_replica_ports(len(used) + count, self.ports)
+        return free
+
+    def _replica_entry(self, base: dict, record: dict) -> dict:
+        """The supervisor.json entry of replica `record`: replica 1's entry `base` under the
+        replica's name, with its own log and its REPLICA_VARIABLES."""
+        return {**base, "name": record["name"],
+                "log": str(self.logs_dir / f"{record['name']}.log"),
+                "env": replica_env(base["env"], record)}
+
+    @staticmethod
+    def _record_env(state: dict, entry: dict) -> None:
+        """Record the environment of `entry` in state.json "environment", as `up` does."""
+        host = state["environment"]["host"]
+        state["environment"]["processes"].update(
+            environment_record(host, {entry["name"]: entry["env"]})["processes"])
+
+    def _insert(self, state: dict, spec: dict, service: str, records: list[dict],
+                entries: list[dict]) -> None:
+        """Put new replicas of `service` after its others, in state.json and in
+        supervisor.json."""
+        names = {r["name"] for r in state["processes"] if r["service"] == service}
+        for items, new in ((state["processes"], records), (spec["processes"], entries)):
+            last = max(i for i, item in enumerate(items) if item["name"] in names)
+            items[last + 1:last + 1] = new
+        for entry in entries:
+            self._record_env(state, entry)
+
+    @staticmethod
+    def _remove(state: dict, spec: dict, names: list[str]) -> None:
+        """Take the processes `names` out of state.json and supervisor.json."""
+        state["processes"] = [r for r in state["processes"] if r["name"] not in names]
+        spec["processes"] = [e for e in spec["processes"] if e["name"] not in names]
+        for name in names:
+            state["environment"]["processes"].pop(name, None)
+            state["pids"].pop(name, None)
+
+    def _apply(self, state: dict, spec: dict) -> None:
+        """Save state.json and the next generation of supervisor.json, send the supervisor
+        SIGHUP, and wait until it has taken the file up."""
+        spec["generation"] = spec.get("generation", 0) + 1
+        self._save(state)
+        write_json(self.state_dir / SPEC_FILE, spec)
+        supervisor = state["pids"]["supervisor"]
+        os.kill(supervisor, signal.SIGHUP)
+
+        def applied() -> bool:
+            if not processes.is_running(supervisor):
+                raise StackNotReady(
+                    f"the supervisor exited; read {self.logs_dir / 'supervisor.log'}")
+            live = read_json(self.state_dir / STATUS_FILE) or {}
+            return (live.get("generation") or 0) >= spec["generation"]
+        self._wait_for(applied, RELOAD_TIMEOUT_SECONDS,
+                       f"the supervisor to take up the new {SPEC_FILE}")
+
+    def _wait_gone(self, names: list[str]) -> None:
+        """Wait until the supervisor has drained the processes `names` and let them go."""
+        def gone() -> bool:
+            live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
+            return not any(name in live["processes"] for name in names)
+        self._wait_for(gone, DRAIN_TIMEOUT_SECONDS, f"{', '.join(names)} to drain")
+
+    def _wait_for(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= deadline:
+                raise StackNotReady(f"gave up after {timeout:.0f} s waiting for {what}; "
+                                    f"read {self.logs_dir / 'supervisor.log'}")
+            time.sleep(0.05)
+
+    def _live_pid(self, name: str) -> int | None:
+        """The pid the supervisor reports for process `name` (None when it runs none)."""
+        live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
+        return live["processes"].get(name, {}).get("pid")
+
+    def _record_pids(self, state: dict) -> None:
+        """Record in state.json the pid of every process the supervisor runs now."""
+        live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
+        for record in state["processes"]:
+            pid = live["processes"].get(record["name"], {}).get("pid")
+            if pid:
+                state["pids"][record["name"]] = pid
+        self._save(state)
+
     # -- status and reseed ----------------------------------------------------
 
     def running(self) -> bool:
@@ -498,7 +902,8 @@ class LocalPlatform(Platform):
         return supervisor is not None and processes.has_run_id(supervisor, state["run_id"])
 
     def status(self) -> StackStatus:
-        """Each process's pid, liveness, health (1 s GET) and restarts."""
+        """Each process's (each replica's) pid, liveness, health (1 s GET, on a replica's
+        private port) and restarts."""
         state = self._require_state()
         live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
         rows = []
@@ -509,6 +914,7 @@ class LocalPlatform(Platform):
                 name=spec["name"], port=spec["port"], pid=pid,
                 alive=processes.is_running(pid), health=probe(spec["health_url"]),
                 restarts=process.get("restarts", 0),
+                replica_port=spec.get("replica_port"),
             ))
         database = state["database"]
         return StackStatus(

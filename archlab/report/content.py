@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 from archlab import config
+from archlab import sizing as sizing_plans
 from archlab.report import drift, openloop, published, why, workload
 from archlab.report.stats import t95
 from archlab.report.words import (
@@ -109,6 +110,35 @@ FIGURES = {
                           "Each architecture's req/s as a share of its floor (100% = as "
                           "fast as a bare app doing the same SQL)."),
 }
+
+
+def sizing_policy_text(choice) -> str:
+    """The experiment's sizing policy for the held-equal table."""
+    if isinstance(choice, dict):
+        policy = choice.get("policy", "per-process")
+        tpc = choice.get("threads_per_core")
+    else:
+        policy, tpc = choice, None
+    if policy == "equal-total":
+        tpc = tpc or sizing_plans.DEFAULT_THREADS_PER_CORE
+        return (f"equal-total: both stacks' web threads, and their PostgreSQL connections, "
+                f"add up to the same totals ({tpc} threads per core), split among the "
+                "services by share of CPU")
+    return (f"per-process: every web process one worker per core, "
+            f"{sizing_plans.WEB_THREADS} threads each")
+
+
+def stack_sizing_text(record: dict) -> str:
+    """A stack's sizing as run: each web process's workers x threads (+ fan-out) and
+    share, the totals and the plan's notes; older runs' records key by key."""
+    if "plan" not in record:
+        return ", ".join(f"{k} {v}" for k, v in record.items())
+    plan = sizing_plans.from_dict(record["plan"])
+    text = sizing_plans.describe(plan)
+    if plan.shares_source:
+        text += f"; shares: {plan.shares_source}"
+    return "; ".join([text, f"PostgreSQL max_connections {plan.max_connections}",
+                      *plan.notes])
 
 
 def ci(est: dict | None, as_pct: bool = False) -> str:
@@ -601,8 +631,7 @@ def _budget(summary: dict) -> list:
     rows = [["cores on the machine", str(b.get("cpus_total", "-"))],
             ["load generator (Locust)", cpus("generator_cpus")],
             ["system under test, each architecture", cpus("sut_cpus")],
-            ["web workers x threads per service", f"{b.get('web_workers', '-')} x "
-                                                  f"{b.get('web_threads', '-')}"]]
+            ["sizing policy (both)", sizing_policy_text(c.get("sizing", "per-process"))]]
     labels = {"users": "simulated users", "spawn_rate": "spawn rate (users/s)",
               "warmup_s": "warm-up (s, not measured)", "duration_s": "measured phase (s)",
               "repeats": "repeats per architecture"}
@@ -611,7 +640,7 @@ def _budget(summary: dict) -> list:
     for arch in summary["architectures"]:
         stack = summary["arch"][arch]["repeats"][0]["stack"]
         if stack:
-            sizing = ", ".join(f"{k} {v}" for k, v in (stack.get("sizing") or {}).items())
+            sizing = stack_sizing_text(stack.get("sizing") or {})
             started = stack.get("startup_seconds")
             rows.append([f"{arch} stack", sizing + (f"; started in {started:.1f} s"
                                                     if started is not None else "")])

@@ -34,8 +34,14 @@ def config_from_env() -> dict:
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
         "SECRET_KEY": os.environ.get("ARCHLAB_SECRET_KEY", ""),
-        # One connection per serving thread: a thread never waits for another's.
-        "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
+        # Serving threads, fan-out threads (parallel calls to other services) and the
+        # database connections of each worker's pool, from the sizing plan
+        # (archlab/sizing.py): a pool has one per thread unless the connection cap shrank it.
+        "THREADS": int(os.environ.get("WEB_THREADS", "8")),
+        "FANOUT_THREADS": int(os.environ.get("FANOUT_THREADS")
+                              or os.environ.get("WEB_THREADS", "8")),
+        "POOL_SIZE": int(os.environ.get("DB_POOL_SIZE")
+                         or os.environ.get("WEB_THREADS", "8")),
     }
 
 

@@ -33,15 +33,18 @@ class Upstream:
 class Upstreams:
     """A ServiceClient per target and a small executor for parallel calls."""
 
-    def __init__(self, caller: str, targets: dict[str, Upstream], key: bytes, threads: int):
+    def __init__(self, caller: str, targets: dict[str, Upstream], key: bytes, threads: int,
+                 fanout: int | None = None):
         self.pid = os.getpid()
+        # Every serving thread and every fan-out thread may call one target at once.
+        callers = threads + (threads if fanout is None else fanout)
         self.clients = {
-            name: ServiceClient(caller, name, target.url(), key, threads=threads,
+            name: ServiceClient(caller, name, target.url(), key, threads=callers,
                                 read_timeout=target.read_timeout,
                                 relayed_5xx=target.relayed_5xx)
             for name, target in targets.items()}
         # Calls made in parallel for one request (e.g. product + stock) run here.
-        self.executor = ThreadPoolExecutor(max_workers=threads,
+        self.executor = ThreadPoolExecutor(max_workers=threads if fanout is None else fanout,
                                            thread_name_prefix=f"{caller}-fanout")
 
     def __getitem__(self, name: str) -> ServiceClient:
@@ -66,6 +69,7 @@ def app_upstreams(targets: dict[str, Upstream]) -> Upstreams:
             current = ext.get("upstreams")
             if current is None or current.pid != os.getpid():
                 current = Upstreams(ext["service"], targets, ext["service_key"],
-                                    current_app.config["POOL_SIZE"])
+                                    current_app.config["THREADS"],
+                                    current_app.config["FANOUT_THREADS"])
                 ext["upstreams"] = current
     return current

@@ -28,8 +28,8 @@ class ProcessorHolder:
     def __init__(self, config: dict):
         self._url = config.get("CARD_PROCESSOR_URL")
         self._timeout = float(config.get("CARD_PROCESSOR_TIMEOUT_SECONDS", 3.0))
-        # One connection per serving thread, as the database pool has.
-        self._maxsize = config["POOL_SIZE"]
+        # One connection per serving thread.
+        self._maxsize = config["THREADS"]
         self._client: CardProcessor | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()

@@ -50,8 +50,10 @@ def config_from_env() -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
         "SECRET_KEY": os.environ.get("ARCHLAB_SECRET_KEY", ""),
         "ADMIN_TOKEN": os.environ.get("ARCHLAB_ADMIN_TOKEN", ""),
-        # One connection per serving thread: a thread never waits for another's.
-        "POOL_SIZE": int(os.environ.get("WEB_THREADS", "8")),
+        # Serving threads, and the database connections of each worker's pool (the sizing
+        # plan, archlab/sizing.py: one per thread unless the connection cap shrank it).
+        "THREADS": int(os.environ.get("WEB_THREADS", "8")),
+        "POOL_SIZE": int(os.environ.get("DB_POOL_SIZE") or os.environ.get("WEB_THREADS", "8")),
         "PRINTER": os.environ.get("INVOICE_PRINTER", "spool"),
         # Not from the environment: no stack setting switches the mailer (a test may pass
         # "offline" to create_app); a stray shell variable must not change a stack.
@@ -77,9 +79,9 @@ def create_app(config: dict | None = None) -> Flask:
     pools = PoolHolder(app.config["DATABASE_URL"], app.config["POOL_SIZE"], "monolith")
     app.extensions["archlab"] = {
         "pools": pools,
-        # As many connections to the processor as serving threads, like the database pool.
+        # As many connections to the processor as serving threads.
         "processor": ProcessorHolder(
-            lambda: processor_from_env(maxsize=app.config["POOL_SIZE"])),
+            lambda: processor_from_env(maxsize=app.config["THREADS"])),
         "printer": printer_from_config(app.config["PRINTER"]),
         "mailer": mailer_from_config(app.config["MAILER"]),
         "delivery": delivery_from_config(app.config["INVOICE_DELIVERY"]),

@@ -165,3 +165,42 @@ def test_the_bench_refuses_a_busy_port_base_and_leaves_that_stack_running(tmp_pa
         assert list(tmp_path.iterdir()) == []  # no run folder for a run that never began
     finally:
         platform.down()
+
+
+EQUAL_TOTAL = """
+personas: {BrowserUser: 1}
+wait_s: 0
+users: 8
+spawn_rate: 8
+sizing: equal-total
+warmup_s: 1
+duration_s: 3
+repeats: 1
+architectures: [monolith, microservices]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_equal_total_sizing_runs_both_stacks_to_the_same_totals(tmp_path, run_dir):
+    experiment_file = tmp_path / "equal-total.yaml"
+    experiment_file.write_text(EQUAL_TOTAL)
+    folder = bench_command.run(experiment_file, port_base=PORT_BASE,
+                               results_dir=tmp_path / "results", echo=print)
+    plans, workers = {}, {}
+    for architecture in ARCHITECTURES:
+        run = json.loads((folder / architecture / "1" / "run.json").read_text())
+        assert run["status"] == "completed"
+        plan = run["stack"]["sizing"]["plan"]
+        assert plan["policy"] == "equal-total"
+        plans[architecture] = plan["totals"]
+        # What ran is what was planned: each web process's workers, counted by the census.
+        census = [p for p in run["census"]["processes"] if p["role"] == "web worker"]
+        workers[architecture] = len(census)
+        planned = sum(p["workers"] * p["replicas"] for p in plan["processes"].values()
+                      if p["kind"] != "background")
+        assert workers[architecture] == planned
+    assert plans["monolith"]["web_threads"] == plans["microservices"]["web_threads"]
+    assert plans["monolith"]["web_connections"] == plans["microservices"]["web_connections"]
+    report = (folder / "report.html").read_text()
+    assert "equal-total" in report and "max_connections" in report

@@ -261,9 +261,18 @@ def test_sizing_per_process_is_the_default_and_recorded(tmp_path):
     assert e.with_overrides(repeats=1).sizing == "per-process"
 
 
-def test_equal_total_sizing_is_not_built_yet(tmp_path):
-    message = refused(tmp_path, VALID + "sizing: equal-total\n")
-    assert ": sizing: equal-total sizing is not built yet; use per-process" in message
+def test_equal_total_sizing_is_taken_with_its_threads_per_core(tmp_path):
+    e = experiment.load(write(tmp_path, VALID + "sizing: equal-total\n"))
+    assert e.sizing_choice() == {"policy": "equal-total"}
+    assert e.to_config()["sizing"] == "equal-total"
+    e = experiment.load(write(tmp_path, VALID + "sizing: {policy: equal-total, "
+                                                "threads_per_core: 16}\n"))
+    assert e.sizing_choice() == {"policy": "equal-total", "threads_per_core": 16}
+    assert e.with_overrides(repeats=1).threads_per_core == 16
+    message = refused(tmp_path, VALID + "sizing: {policy: per-process, threads_per_core: 4}\n")
+    assert "threads_per_core belongs to equal-total" in message
+    message = refused(tmp_path, VALID + "sizing: {policy: equal-total, threads_per_core: 0}\n")
+    assert "must be at least 1" in message
 
 
 @pytest.mark.parametrize("value", ["per-core", "[per-process]", "1"])

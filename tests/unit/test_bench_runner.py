@@ -121,7 +121,7 @@ class RefusingPlatform:
     def condition(self) -> str:
         return "running"
 
-    def up(self, arch, settings=None):
+    def up(self, arch, settings=None, sizing=None):
         raise StackAlreadyRunning("a monolith stack already runs at port base 8000")
 
     def down(self):

@@ -331,3 +331,12 @@ def test_open_loop_latencies_are_compared_too(tmp_path):
     slower = rows[("microservices", "open_loop.corrected_p95_ms")]
     assert slower["finding"] == "higher" and slower["better"] is False
     assert rows[("monolith", "open_loop.corrected_p95_ms")]["finding"] is None
+
+
+def test_runs_that_differ_only_in_sizing_compare_the_policy(runs):
+    a, b = runs
+    edit_manifest(b, lambda m: m["config"].update(sizing="equal-total"))
+    comparison = compare.compare_folders(a, b)
+    assert rows_of(comparison, "goodput_rps")
+    assert any("sizing differs (per-process in A, equal-total in B)" in line
+               for line in comparison["notes"])

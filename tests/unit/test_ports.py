@@ -17,7 +17,7 @@ FIXED_PORT = re.compile(
 def layout(module) -> list[tuple[int, int]]:
     """Every (first, last) port range of the layout: 500 per stack, one per cluster."""
     stacks = [*module.STACKS.values(), *module.VARIANTS.values(), module.PLATFORM,
-              module.BENCH, *module.PROVENANCE, module.CALIBRATE]
+              module.BENCH, *module.PROVENANCE, module.CALIBRATE, module.REPLICAS]
     return ([(base, base + 499) for base in stacks]
             + [(port, port) for port in module.CLUSTERS.values()])
 
@@ -57,3 +57,12 @@ def test_every_port_moves_with_the_base(monkeypatch):
         monkeypatch.undo()
         importlib.reload(ports)
     assert [(a + ports.SPAN, b + ports.SPAN) for a, b in before] == moved
+
+
+def test_a_stacks_own_ports_end_below_the_calibration_floors():
+    from archlab.config import Ports
+    from archlab.floors.calibration import FLOOR_PORT_OFFSET
+    block = Ports.from_base(ports.BASE)
+    highest = max(block.postgres, block.proxies.stop - 1, block.replicas.stop - 1)
+    assert highest < ports.BASE + FLOOR_PORT_OFFSET
+    assert block.postgres not in block.replicas and not set(block.proxies) & set(block.replicas)

@@ -17,6 +17,7 @@ from archlab.platforms.local import (
     LocalPlatform,
     environment_record,
     host_environment,
+    sizing_plan,
 )
 from archlab.platforms.supervisor import Child
 from archlab.stacks import get_stack
@@ -46,7 +47,8 @@ def a_state(platform: LocalPlatform, stack, settings: dict | None = None) -> dic
     return {"run_id": f"{platform.ports.base}-test", "admin_token": "admin-t0ken",
             "secret_key": "s3cret-key", "settings": config.stack_settings(settings),
             "test_hooks": None,
-            "sizing": {"cores": 2, "web_workers": 2, "web_threads": 8},
+            "sizing": {"cores": 2, "web_workers": 2, "web_threads": 8,
+                       "plan": sizing_plan(stack, 2).to_dict()},
             "databases": [{"name": d.name, "dsn": f"postgresql://r:pw-{d.name}@127.0.0.1:1/d"}
                           for d in stack.databases]}
 
@@ -100,7 +102,10 @@ def test_the_record_shows_every_variable_but_not_the_secrets(shell):
     worker = record["processes"]["monolith-worker"]
     assert worker["ARCHLAB_ADMIN_TOKEN"] == worker["ARCHLAB_SECRET_KEY"] == SECRET_MARK
     assert worker["DATABASE_URL"] == SECRET_MARK
-    assert worker["INVOICE_PRINTER"] == "spool" and worker["WEB_THREADS"] == "8"
+    assert worker["INVOICE_PRINTER"] == "spool"
+    # A background worker's size is fixed (archlab/sizing.py); a web process's is the plan's.
+    assert "WEB_THREADS" not in worker
+    assert record["processes"]["monolith"]["WEB_WORKERS"] == "2"
     text = json.dumps(record)
     for secret in ("admin-t0ken", "s3cret-key", "pw-monolith", "pw-cardprocessor"):
         assert secret not in text
