@@ -44,7 +44,10 @@ class Upstreams:
                                 relayed_5xx=target.relayed_5xx)
             for name, target in targets.items()}
         # Calls made in parallel for one request (e.g. product + stock) run here.
-        self.executor = ThreadPoolExecutor(max_workers=threads if fanout is None else fanout,
+        # A service the plan gives no fan-out threads (fanout 0) still gets a one-thread
+        # executor: it starts its thread only on a first parallel call, which it never makes.
+        self.executor = ThreadPoolExecutor(max_workers=max(1, threads if fanout is None
+                                                           else fanout),
                                            thread_name_prefix=f"{caller}-fanout")
 
     def __getitem__(self, name: str) -> ServiceClient:

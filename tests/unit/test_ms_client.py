@@ -211,3 +211,16 @@ def test_a_busy_pool_waits_bounded_then_gives_up(server):
 def test_only_http_base_urls():
     with pytest.raises(ValueError):
         ServiceClient("gateway", "catalog", "https://catalog:443", KEY, threads=1)
+
+
+def test_a_service_planned_without_fan_out_threads_still_calls_its_upstreams():
+    # The sizing plan gives every service but the gateway FANOUT_THREADS=0.
+    from microservices.common.upstreams import Upstream, Upstreams
+
+    ups = Upstreams("orders", {"payments": Upstream("PAYMENTS_URL", 1)}, b"k" * 32,
+                    threads=8, fanout=0)
+    try:
+        assert ups["payments"] is not None
+        assert ups.executor.submit(lambda: 42).result(timeout=5) == 42
+    finally:
+        ups.close()
