@@ -24,6 +24,10 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 # as an error). The lab accepts any number >= 0; gunicorn takes whole seconds.
 keepalive = round(float(os.environ.get("WEB_KEEPALIVE", "75")))
 timeout = 30
+# gunicorn's largest request line (its default is 4094): a query the app can answer with
+# its own 4xx (a 422 for a bad page number) reaches it instead of gunicorn's bare 414,
+# which the contract does not list.
+limit_request_line = 8190
 graceful_timeout = 10
 # Several gunicorn masters on one port (replicas) share it through SO_REUSEPORT.
 reuse_port = True
