@@ -5,18 +5,19 @@ Two policies, an experiment setting recorded in every manifest and shown in the 
 
 - `per-process` (the default): every web process gets one worker per core (at most
   MAX_WORKERS) with WEB_THREADS request threads each; a process that fans out (the
-  gateway) gets as many fan-out threads again. So on N cores the microservices run about
-  eight times the monolith's threads: each service is sized as if it were alone.
+  gateway) gets as many fan-out threads again. So on N cores the microservices run nine
+  times the monolith's threads (72 against 8 per core): each service is sized as if it
+  were alone.
 - `equal-total`: the stack's web threads add up to the same total for both
   architectures (threads_per_core x workers of the monolith), and so do its PostgreSQL
-  connections. The microservices split that total among their services by each one's
-  share of CPU, measured by a short probe run or, when none was measured, by the stated
-  DEFAULT_SHARES. The unit is threads, not workers, so one core can be split: a service
-  gets ceil(share x cores) workers (CPU is what workers are for) and its share of the
-  threads spread over them.
+  connections. The microservices split that total among their services by a share of
+  CPU each: given to `plan` (e.g. measured), else the stated DEFAULT_SHARES. The unit
+  is threads, not workers, so one core can be split: a service gets ceil(share x cores)
+  workers (CPU is what workers are for) and its share of the threads spread over them.
 
 Not part of either split, and the same for both architectures: the card processor (the
-external party, EXTERNAL) and the background workers (BACKGROUND), whose sizes are fixed.
+external party, EXTERNAL_SIZE) and the background workers (BACKGROUND), whose sizes are
+fixed.
 
 The connection budget: every pool is sized to its threads, and the pools of a stack add
 up to at most CONNECTION_CAP; above it the pools shrink (threads then wait, bounded, for
@@ -54,7 +55,7 @@ MAX_CONNECTIONS = CONNECTION_CAP + SPARE_CONNECTIONS
 
 # The card processor: the external party both stacks pay through, sized alike for both
 # and outside the split (workers at most 4, for it is not what is measured).
-EXTERNAL = {"card-processor": {"max_workers": 4, "threads": WEB_THREADS}}
+EXTERNAL_SIZE = {"max_workers": 4, "threads": WEB_THREADS}
 # The background workers: one thread of work each, with the fixed pools their modules
 # open (monolith/worker.py, microservices/orders/worker.py, microservices/invoices/worker.py).
 BACKGROUND = {
@@ -64,14 +65,15 @@ BACKGROUND = {
 }
 # The connections the plan keeps for them, so both architectures' web pools get the same
 # budget: the card processor at its largest and every background worker.
-RESERVED_CONNECTIONS = (sum(e["max_workers"] * e["threads"] for e in EXTERNAL.values())
+RESERVED_CONNECTIONS = (EXTERNAL_SIZE["max_workers"] * EXTERNAL_SIZE["threads"]
                         + sum(b["pool"] for b in BACKGROUND.values()))
 WEB_CONNECTION_BUDGET = CONNECTION_CAP - RESERVED_CONNECTIONS
 
-# The stated split when no probe measured one: the share of the web processes' CPU per
-# request each service had in the demo's browsing mix (gateway 4.37, catalog 3.00,
-# inventory 1.07 ms; the rest near 0), rounded, with the services a purchase uses given
-# a few percent so a mix with checkouts does not starve them.
+# The stated split when none was measured. A chosen split, not a measurement: the demo's
+# browsing mix spent its web CPU per request in the gateway (4.37 ms, 51%), catalog
+# (3.00, 35%) and inventory (1.07, 13%), the rest near 0; this keeps their order but
+# moves about a quarter to the services a purchase uses, so a mix with checkouts does
+# not starve them.
 DEFAULT_SHARES = {
     "monolith": {"monolith": 1.0},
     "microservices": {"gateway": 0.40, "catalog": 0.25, "inventory": 0.12,
@@ -175,7 +177,7 @@ def shape_of(stack) -> StackShape:
     """The StackShape of an archlab.stacks.Stack."""
     web, external, background = {}, [], []
     for spec in stack.processes:
-        if spec.name in EXTERNAL:
+        if spec.external:
             external.append(spec.name)
         elif spec.port is None:
             background.append(spec.name)
@@ -220,10 +222,10 @@ def plan(shape: StackShape, cores: int, policy: str = DEFAULT_POLICY, *,
     if cores > MAX_WORKERS:
         notes.append(f"{cores} cores, but a process runs at most {MAX_WORKERS} workers; "
                      "replicas scale it further")
-    processes = {name: ProcessSize(workers=min(cores, spec["max_workers"]),
-                                   threads=spec["threads"], pool=spec["threads"],
-                                   kind="external")
-                 for name, spec in EXTERNAL.items() if name in shape.external}
+    processes = {name: ProcessSize(workers=min(cores, EXTERNAL_SIZE["max_workers"]),
+                                   threads=EXTERNAL_SIZE["threads"],
+                                   pool=EXTERNAL_SIZE["threads"], kind="external")
+                 for name in shape.external}
     # A background process the table does not know (a test's) holds no connection.
     processes |= {name: ProcessSize(workers=1, threads=1, kind="background",
                                     **BACKGROUND.get(name, {"pool": 0, "fanout": 0}))

@@ -40,6 +40,9 @@ class ProcessSpec:
     # Whether it makes parallel calls to other services (the sizing plan gives it fan-out
     # threads, archlab/sizing.py).
     fans_out: bool = False
+    # Whether it stands for a party outside the shop (the card processor): sized alike for
+    # both architectures, outside their split, and never replicated.
+    external: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def card_processor(ports: Ports) -> tuple[DatabaseSpec, ProcessSpec]:
         name="card-processor", argv=gunicorn_argv("cardprocessor.wsgi:app"),
         port=ports.card_processor,
         health_url=f"http://127.0.0.1:{ports.card_processor}/readyz",
-        database="cardprocessor")
+        database="cardprocessor", external=True)
     return database, process
 
 

@@ -81,7 +81,8 @@ def run(experiment: Experiment, *, port_base: int | None = None,
     echo(f"run folder: {run_dir}")
     where = (f"system under test on cpu {_cpus(budget.sut_cpus)}, generator on cpu "
              f"{_cpus(budget.generator_cpus)}" if budget.pinned else UNPINNED_NOTE)
-    echo(f"budget: {where}; {budget.web_workers} web worker(s) x {budget.web_threads} threads")
+    echo(f"budget: {where}; sizing {experiment.sizing} (each stack's plan is in its "
+         "run.json and the report)")
     with budgets.system_share(budget):
         # The run's manifest records the whole experiment, both loops.
         _run_phase(first, run_dir, budget, platform, root, echo, console,

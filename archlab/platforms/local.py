@@ -173,9 +173,6 @@ def probe(url: str | None) -> str:
 # port reaches whichever replica the kernel picks. A process that is not replicated
 # keeps exactly the argv and environment it always had.
 
-# The card processor's simulator runs beside either stack as the external party; it is
-# not part of the shop, so it has no replicas.
-EXTERNAL_PROCESSES = frozenset({"card-processor"})
 REPLICA_VARIABLES = ("ARCHLAB_REPLICA", "REPLICA_PORT")
 # How long `scale` waits for the supervisor to take up a changed supervisor.json, and
 # for drained replicas to exit (its grace period, then its SIGKILL, with time to spare).
@@ -192,14 +189,14 @@ def replica_name(service: str, replica: int) -> str:
 def scalable_services(stack: Stack) -> list[str]:
     """The processes that may run as replicas: the shop's web processes (those with a
     port), not the external card processor."""
-    return [p.name for p in stack.processes
-            if p.port is not None and p.name not in EXTERNAL_PROCESSES]
+    return [p.name for p in stack.processes if p.port is not None and not p.external]
 
 
 def check_replica_count(service: str, count: int, scalable: list[str],
-                        processes: list[str]) -> None:
-    """A LabError unless `service` is one of `scalable` and `count` is at least 1."""
-    if service in EXTERNAL_PROCESSES:
+                        processes: list[str], external: list[str]) -> None:
+    """A LabError unless `service` is one of `scalable` and `count` is at least 1;
+    `external` are the processes that stand for parties outside the shop."""
+    if service in external:
         raise LabError(f"{service} is the external card processor's simulator, not part of "
                        f"the shop: it always runs as one process. Scalable: "
                        f"{', '.join(scalable)}")
@@ -221,7 +218,8 @@ def replica_counts(stack: Stack, ports: config.Ports,
     scalable = scalable_services(stack)
     counts = dict.fromkeys(scalable, 1)
     for service, count in (replicas or {}).items():
-        check_replica_count(service, count, scalable, [p.name for p in stack.processes])
+        check_replica_count(service, count, scalable, [p.name for p in stack.processes],
+                            [p.name for p in stack.processes if p.external])
         counts[service] = count
     needed = sum(count for count in counts.values() if count > 1)
     if needed > len(ports.replicas):
@@ -273,17 +271,18 @@ def replica_env(env: dict[str, str], record: dict) -> dict[str, str]:
     return env
 
 
-def replica_connections(state: dict, service: str) -> int:
+def replica_connections(plan: sizing.Plan, service: str) -> int:
     """PostgreSQL connections one replica of `service` pools, by the stack's sizing plan
     (its workers times its pool; none without a database, e.g. the gateway)."""
-    size = sizing.from_dict(state["sizing"]["plan"]).processes.get(service)
+    size = plan.processes.get(service)
     return size.replica_connections() if size is not None else 0
 
 
 def stack_connections(state: dict, counts: dict[str, int]) -> int:
     """The connections the stack's pools need with `counts` replicas (1 where not given)."""
+    plan = sizing.from_dict(state["sizing"]["plan"])
     services = dict.fromkeys(r["service"] for r in state["processes"])
-    return sum(counts.get(service, 1) * replica_connections(state, service)
+    return sum(counts.get(service, 1) * replica_connections(plan, service)
                for service in services)
 
 
@@ -467,9 +466,10 @@ class LocalPlatform(Platform):
         for spec in stack.processes:
             env = {
                 **host,
-                # The process's size from the plan (a background worker's is fixed).
+                # The process's size from the plan (a background worker's is fixed in
+                # its module, so it gets none).
                 **(plan.processes[spec.name].env()
-                   if spec.name in plan.processes and spec.port is not None else {}),
+                   if plan.processes[spec.name].kind != "background" else {}),
                 "ARCHLAB_ADMIN_TOKEN": state["admin_token"],
                 "ARCHLAB_SECRET_KEY": state["secret_key"],
                 "ARCHLAB_RUN_ID": state["run_id"],
@@ -659,8 +659,10 @@ class LocalPlatform(Platform):
         with self._scale_lock():
             state = self._require_running()
             counts = state["replicas"]
+            plan = sizing.from_dict(state["sizing"]["plan"])
             check_replica_count(service, replicas, list(counts),
-                                [r["service"] for r in state["processes"]])
+                                [r["service"] for r in state["processes"]],
+                                [n for n, p in plan.processes.items() if p.kind == "external"])
             before = counts[service]
             if replicas > before:
                 report = self._scale_up(state, service, replicas, ready_timeout)
@@ -763,7 +765,7 @@ class LocalPlatform(Platform):
     def _check_connections(self, state: dict, service: str, count: int) -> None:
         """Refuse a scale-up after which the stack's pools could need more connections than
         the cluster allows them: max_connections minus SPARE_CONNECTIONS."""
-        per_replica = replica_connections(state, service)
+        per_replica = replica_connections(sizing.from_dict(state["sizing"]["plan"]), service)
         needed = stack_connections(state, {**state["replicas"], service: count})
         max_connections = state["sizing"]["max_connections"]
         allowed = max_connections - SPARE_CONNECTIONS

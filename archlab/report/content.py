@@ -122,8 +122,9 @@ def sizing_policy_text(choice) -> str:
     if policy == "equal-total":
         tpc = tpc or sizing_plans.DEFAULT_THREADS_PER_CORE
         return (f"equal-total: both stacks' web threads, and their PostgreSQL connections, "
-                f"add up to the same totals ({tpc} threads per core), split among the "
-                "services by share of CPU")
+                f"add up to the same totals ({tpc} threads per monolith worker), split "
+                "among the services by a share of CPU each (the row of each stack says "
+                "which shares)")
     return (f"per-process: every web process one worker per core, "
             f"{sizing_plans.WEB_THREADS} threads each")
 
