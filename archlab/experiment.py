@@ -43,6 +43,10 @@ DEFAULT_MAX_IN_FLIGHT = 64
 # How each web process of the system under test is sized from its share of the cores:
 # the policies of archlab/sizing.py.
 SIZINGS = sizing_plans.POLICIES
+# Where equal-total's CPU shares come from: a probe run (the default) or the stated split.
+SHARE_SOURCES = ("probe", "default")
+# The probe's measured seconds per architecture (after a 2 s warm-up).
+DEFAULT_PROBE_S = 10
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,14 @@ class Experiment:
     # threads per core when the file gives them (else archlab/sizing.py's default).
     sizing: str = "per-process"
     threads_per_core: int | None = None
+    # equal-total's CPU shares: "probe" (measured by a short run of each architecture
+    # with more than one web process, archlab/bench/probe.py) or "default" (the stated
+    # split, sizing.DEFAULT_SHARES); and the probe's measured seconds.
+    shares: str | None = None
+    probe_s: int | None = None
+    # The shares the probe measured, by architecture (filled in by the bench, never by a
+    # file): what `up` splits the threads by.
+    measured_shares: dict[str, dict[str, float]] | None = None
     # The open loop: its steps [(rps, seconds)], or a share of the slower architecture's
     # goodput measured by this run's closed loop (then decided once that has run).
     arrival_steps: tuple[tuple[float, float], ...] | None = None
@@ -100,7 +112,21 @@ class Experiment:
         choice = {"policy": self.sizing}
         if self.threads_per_core is not None:
             choice["threads_per_core"] = self.threads_per_core
+        if self.measured_shares:
+            choice["shares"] = self.measured_shares
+            choice["shares_source"] = "probe"
         return choice
+
+    def sizing_config(self) -> str | dict:
+        """`sizing` as a file gives it: a policy's name, or its mapping."""
+        if self.sizing != "equal-total":
+            return self.sizing
+        config = {"policy": self.sizing, "shares": self.shares, "probe_s": self.probe_s}
+        if self.threads_per_core is not None:
+            config["threads_per_core"] = self.threads_per_core
+        if self.shares != "probe":
+            del config["probe_s"]
+        return config
 
     def to_config(self) -> dict:
         """The resolved experiment as plain JSON data (for manifest.json), in the file's
@@ -109,10 +135,10 @@ class Experiment:
         config["path"] = str(self.path)
         config["architectures"] = list(self.architectures)
         config["wait_s"] = list(self.wait_s)
-        for key in ("arrival_steps", "capacity_share", "threads_per_core"):
+        for key in ("arrival_steps", "capacity_share", "threads_per_core", "shares",
+                    "probe_s", "measured_shares"):
             del config[key]
-        if self.threads_per_core is not None:
-            config["sizing"] = self.sizing_choice()
+        config["sizing"] = self.sizing_config()
         if self.users is None:
             for key in ("users", "spawn_rate", "wait_s", "shape"):
                 del config[key]
@@ -261,7 +287,8 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         config.stack_settings(settings)
     except LabError as exc:
         fail("settings", str(exc))
-    sizing, threads_per_core = _sizing(raw.get("sizing", "per-process"), fail)
+    sizing, threads_per_core, shares, probe_s = _sizing(raw.get("sizing", "per-process"),
+                                                        fail)
 
     arrival_steps = capacity_share = None
     if "arrival_rate" in raw:
@@ -277,7 +304,8 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
         warmup_s=warmup_s, duration_s=duration_s, repeats=repeats,
         architectures=tuple(architectures), wait_s=wait_s, shape=shape,
         description=description.strip(), settings={k: str(v) for k, v in settings.items()},
-        sizing=sizing, threads_per_core=threads_per_core, arrival_steps=arrival_steps,
+        sizing=sizing, threads_per_core=threads_per_core, shares=shares, probe_s=probe_s,
+        arrival_steps=arrival_steps,
         capacity_share=capacity_share,
         max_in_flight=max_in_flight,
     )
@@ -285,25 +313,39 @@ def parse(raw, path: Path, *, name: str, where: str | None = None) -> Experiment
     return experiment
 
 
-def _sizing(raw, fail) -> tuple[str, int | None]:
-    """(policy, threads per core) from `sizing`: a policy's name, or
-    {policy: equal-total, threads_per_core: N}."""
+def _sizing(raw, fail) -> tuple[str, int | None, str | None, int | None]:
+    """(policy, threads per core, shares, probe seconds) from `sizing`: a policy's name,
+    or {policy: equal-total, threads_per_core: N, shares: probe|default, probe_s: S}."""
+    known = ("policy", "threads_per_core", "shares", "probe_s")
     if isinstance(raw, dict):
-        unknown = set(raw) - {"policy", "threads_per_core"}
+        unknown = set(raw) - set(known)
         if unknown:
             fail("sizing", f"unknown key(s) {', '.join(sorted(unknown))}; "
-                           "known: policy, threads_per_core")
+                           f"known: {', '.join(known)}")
         policy = raw.get("policy", "per-process")
-        threads = raw.get("threads_per_core")
     else:
-        policy, threads = raw, None
+        policy, raw = raw, {}
     if policy not in SIZINGS:
         fail("sizing", f"unknown sizing {policy!r}; choose from {', '.join(SIZINGS)}")
+    if policy != "equal-total":
+        given = [key for key in known[1:] if raw.get(key) is not None]
+        if given:
+            verb = "belongs" if len(given) == 1 else "belong"
+            fail("sizing", f"{', '.join(given)} {verb} to equal-total sizing")
+        return policy, None, None, None
+    threads = raw.get("threads_per_core")
     if threads is not None:
-        if policy != "equal-total":
-            fail("sizing", "threads_per_core belongs to equal-total sizing")
         threads = _number(threads, "sizing.threads_per_core", fail, whole=True, minimum=1)
-    return policy, threads
+    shares = raw.get("shares") or "probe"
+    if shares not in SHARE_SOURCES:
+        fail("sizing", f"shares must be one of {', '.join(SHARE_SOURCES)}, not {shares!r}")
+    probe_s = raw.get("probe_s")
+    if probe_s is not None and shares != "probe":
+        fail("sizing", "probe_s belongs to shares: probe")
+    if shares == "probe":
+        probe_s = _number(DEFAULT_PROBE_S if probe_s is None else probe_s, "sizing.probe_s",
+                          fail, whole=True, minimum=2)
+    return policy, threads, shares, probe_s
 
 
 def check_capabilities(experiment: Experiment, source: str) -> None:

@@ -196,12 +196,14 @@ def check_policy(policy: str) -> str:
 def plan(shape: StackShape, cores: int, policy: str = DEFAULT_POLICY, *,
          threads_per_core: int = DEFAULT_THREADS_PER_CORE,
          shares: dict[str, dict[str, float]] | None = None,
+         shares_source: str = "given",
          replicas: dict[str, int] | None = None,
          others: tuple[StackShape, ...] = ()) -> Plan:
     """The sizes of every process of `shape` on `cores` cores under `policy`.
 
     `shares` (equal-total), by architecture, give each web process's share of CPU, e.g.
-    from a probe run; an architecture without them gets the stated DEFAULT_SHARES.
+    from a probe run (`shares_source` says which, for the record); an architecture
+    without them gets the stated DEFAULT_SHARES.
     `others` are the architectures whose totals this one's must equal (equal-total: the
     connection total is what every one of them can use). `replicas` run several copies
     of a web process: per-process gives each copy the whole size, equal-total splits the
@@ -238,7 +240,7 @@ def plan(shape: StackShape, cores: int, policy: str = DEFAULT_POLICY, *,
         if threads_per_core < 1:
             raise LabError(f"threads_per_core must be at least 1, not {threads_per_core}")
         shares = shares or {}
-        source = "given" if shape.arch in shares else "default"
+        source = shares_source if shape.arch in shares else "default"
         web = _equal_total(shape, workers, threads_per_core, shares, replicas, others)
     web, pool_note = _fit_pools(web, WEB_CONNECTION_BUDGET)
     if pool_note:
@@ -365,10 +367,18 @@ def _split(total: int, shares: dict[str, float], units: dict[str, int],
                          max(minimum[name], math.floor(share * total / units[name])))
                for name, share in shares.items()}
     used = sum(units[n] * a for n, a in amounts.items())
-    if used > total:
-        floor = sum(units[n] * minimum[n] for n in shares)
-        raise LabError(f"equal-total sizing cannot give each process its minimum {what}: "
-                       f"they need {floor}, the total is {total}; raise threads_per_core")
+    # Minimums lifted small shares (a measured split can give a process 1%): take the
+    # excess back from whoever is furthest above its share, down to the minimums.
+    while used > total:
+        above = [n for n in shares if amounts[n] > minimum[n]]
+        if not above:
+            floor = sum(units[n] * minimum[n] for n in shares)
+            raise LabError(f"equal-total sizing cannot give each process its minimum "
+                           f"{what}: they need {floor}, the total is {total}; raise "
+                           "threads_per_core")
+        name = max(above, key=lambda n: units[n] * amounts[n] - shares[n] * total)
+        amounts[name] -= 1
+        used -= units[name]
     left = total - used
     # One more per worker to whoever is furthest below its share, while one fits.
     while True:

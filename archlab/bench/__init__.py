@@ -7,6 +7,7 @@ raw results written as docs/results-format.md describes.
     restock.py   the stock a run that buys gets, sized to its load
     census.py    what a stack ran with: processes, threads, connections, log lines
     progress.py  the live progress line
+    probe.py     equal-total's measured CPU shares, from a short run before the repeats
 
 Equal budget (archlab.budget): with two or more cores the generator gets the last core
 to itself and the system under test the others; this process runs pinned to the SUT's
@@ -23,6 +24,7 @@ from rich.console import Console
 
 from archlab import budget as budgets
 from archlab import config, report
+from archlab.bench import probe
 from archlab.bench.locust import locust_argv, locust_env, locust_wait
 from archlab.bench.plan import UNPINNED_NOTE, manifest, newest_calibration, run_order
 from archlab.bench.progress import HistoryTail, progress_text
@@ -81,19 +83,31 @@ def run(experiment: Experiment, *, port_base: int | None = None,
     echo(f"run folder: {run_dir}")
     where = (f"system under test on cpu {_cpus(budget.sut_cpus)}, generator on cpu "
              f"{_cpus(budget.generator_cpus)}" if budget.pinned else UNPINNED_NOTE)
-    echo(f"budget: {where}; sizing {experiment.sizing} (each stack's plan is in its "
-         "run.json and the report)")
+    shares = f", CPU shares: {experiment.shares}" if experiment.shares else ""
+    echo(f"budget: {where}; sizing {experiment.sizing}{shares} (each stack's plan is in "
+         "its run.json and the report)")
     with budgets.system_share(budget):
+        config_record = experiment.to_config()
+        measured = {}  # the probe's record, for both loops' manifests
+        if probe.wanted(experiment):
+            # Before the repeats, so every repeat of every stack splits by the same shares.
+            record = probe.measure(experiment, run_dir, {
+                "budget": budget, "platform": platform, "console": console or Console()},
+                echo)
+            experiment = probe.with_shares(experiment, record)
+            first = probe.with_shares(first, record)
+            measured["probe"] = record
         # The run's manifest records the whole experiment, both loops.
         _run_phase(first, run_dir, budget, platform, root, echo, console,
-                   extra={"config": experiment.to_config()})
+                   extra={"config": config_record, **measured})
         if experiment.phases == ("closed", "open"):
             steps, capacity = open_loop_rate(experiment, run_dir)
             echo(f"open loop: {steps_text(steps)} on every architecture"
                  + (f" ({experiment.capacity_share:g} of the slower one's goodput in the "
                     f"closed loop: {capacity_text(capacity)})" if capacity else ""))
             _run_phase(experiment.open_loop(steps), run_dir / OPEN_PHASE, budget, platform,
-                       root, echo, console, extra={"phase": "open", "capacity": capacity})
+                       root, echo, console,
+                       extra={"phase": "open", "capacity": capacity, **measured})
     build_report(run_dir, echo)
     return run_dir
 

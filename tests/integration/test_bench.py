@@ -172,7 +172,7 @@ personas: {BrowserUser: 1}
 wait_s: 0
 users: 8
 spawn_rate: 8
-sizing: equal-total
+sizing: {policy: equal-total, probe_s: 2}
 warmup_s: 1
 duration_s: 3
 repeats: 1
@@ -202,5 +202,16 @@ def test_equal_total_sizing_runs_both_stacks_to_the_same_totals(tmp_path, run_di
         assert workers[architecture] == planned
     assert plans["monolith"]["web_threads"] == plans["microservices"]["web_threads"]
     assert plans["monolith"]["web_connections"] == plans["microservices"]["web_connections"]
+    # The microservices' split is the probe's measured shares, not the stated default.
+    probed = json.loads((folder / "probe" / "shares.json").read_text())
+    assert list(probed["architectures"]) == ["microservices"]
+    measured = probed["architectures"]["microservices"]["shares"]
+    assert json.loads((folder / "manifest.json").read_text())["probe"] == probed
+    run = json.loads((folder / "microservices" / "1" / "run.json").read_text())
+    plan = run["stack"]["sizing"]["plan"]
+    assert plan["shares_source"] == "probe"
+    assert {name: p["share"] for name, p in plan["processes"].items()
+            if p["kind"] == "web"} == pytest.approx(measured, abs=1e-3)
     report = (folder / "report.html").read_text()
     assert "equal-total" in report and "max_connections" in report
+    assert "shares: probe" in report and "probe run" in report

@@ -1,5 +1,6 @@
 """Experiment files: what loads, what is refused, and that the refusal names the field."""
 
+import dataclasses
 import re
 import textwrap
 
@@ -264,7 +265,10 @@ def test_sizing_per_process_is_the_default_and_recorded(tmp_path):
 def test_equal_total_sizing_is_taken_with_its_threads_per_core(tmp_path):
     e = experiment.load(write(tmp_path, VALID + "sizing: equal-total\n"))
     assert e.sizing_choice() == {"policy": "equal-total"}
-    assert e.to_config()["sizing"] == "equal-total"
+    # Probed shares are the default, with the probe's seconds recorded.
+    assert e.to_config()["sizing"] == {"policy": "equal-total", "shares": "probe",
+                                       "probe_s": experiment.DEFAULT_PROBE_S}
+    assert e.with_overrides(repeats=1).to_config()["sizing"] == e.to_config()["sizing"]
     e = experiment.load(write(tmp_path, VALID + "sizing: {policy: equal-total, "
                                                 "threads_per_core: 16}\n"))
     assert e.sizing_choice() == {"policy": "equal-total", "threads_per_core": 16}
@@ -273,6 +277,26 @@ def test_equal_total_sizing_is_taken_with_its_threads_per_core(tmp_path):
     assert "threads_per_core belongs to equal-total" in message
     message = refused(tmp_path, VALID + "sizing: {policy: equal-total, threads_per_core: 0}\n")
     assert "must be at least 1" in message
+
+
+def test_equal_total_shares_come_from_a_probe_or_the_stated_split(tmp_path):
+    e = experiment.load(write(tmp_path, VALID + "sizing: {policy: equal-total, "
+                                                "shares: default}\n"))
+    assert e.shares == "default" and e.probe_s is None
+    assert e.to_config()["sizing"] == {"policy": "equal-total", "shares": "default"}
+    e = experiment.load(write(tmp_path, VALID + "sizing: {policy: equal-total, "
+                                                "probe_s: 4}\n"))
+    assert e.shares == "probe" and e.probe_s == 4
+    # What the probe measured is what `up` splits by, named as the probe's.
+    measured = {"microservices": {"gateway": 0.5, "catalog": 0.5}}
+    chosen = dataclasses.replace(e, measured_shares=measured).sizing_choice()
+    assert chosen == {"policy": "equal-total", "shares": measured, "shares_source": "probe"}
+    for bad, message in [("shares: measured", "shares must be one of probe, default"),
+                         ("shares: default, probe_s: 4", "probe_s belongs to shares: probe"),
+                         ("probe_s: 1", "must be at least 2")]:
+        assert message in refused(tmp_path, VALID + f"sizing: {{policy: equal-total, {bad}}}\n")
+    assert "shares belongs to equal-total" in refused(
+        tmp_path, VALID + "sizing: {policy: per-process, shares: probe}\n")
 
 
 @pytest.mark.parametrize("value", ["per-core", "[per-process]", "1"])

@@ -80,6 +80,23 @@ def test_given_shares_move_the_split():
     assert {p.share for p in even.web().values()} == {0.125}
 
 
+def test_a_skewed_measured_split_still_reaches_the_same_totals():
+    # A probe of a browsing load: most CPU in three services, 1% in each of the others,
+    # whose minimum thread lifts them above their share.
+    web = SHAPES["microservices"].web
+    skewed = dict.fromkeys(web, 0.01) | {"gateway": 0.52, "catalog": 0.29, "inventory": 0.14}
+    shares = {"microservices": skewed}
+    for cores in CORES:
+        mono = sizing.plan(SHAPES["monolith"], cores, "equal-total", shares=shares,
+                           others=OTHERS)
+        micro = sizing.plan(SHAPES["microservices"], cores, "equal-total", shares=shares,
+                            shares_source="probe", others=OTHERS)
+        assert micro.shares_source == "probe"
+        assert mono.web_threads == micro.web_threads, cores
+        assert mono.web_connections == micro.web_connections, cores
+        assert all(p.threads >= 1 for p in micro.web().values()), cores
+
+
 def test_replicas_copy_a_process_under_per_process_and_split_it_under_equal_total():
     shape = SHAPES["microservices"]
     copied = sizing.plan(shape, 2, "per-process", replicas={"catalog": 3})
