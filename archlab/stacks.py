@@ -7,19 +7,19 @@ what is particular to it.
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from archlab.config import Ports, project_root
+from archlab.config import Ports
 from archlab.errors import UnknownArchitecture
 
 
 @dataclass(frozen=True)
 class DatabaseSpec:
-    """One database with its own login role; `seed` is "module:function" taking a DSN."""
+    """One database with its own login role, prepared by its package's seed command."""
 
     name: str
     role: str
-    schema: Path
+    # The module whose command creates and seeds the database (`python -m <seed> --schema`,
+    # plumbing.seedcli), run with DATABASE_URL; without one the database stays empty.
     seed: str | None = None
     # Whether it holds the shop's `stock` table (the platform's restock raises it).
     stock: bool = False
@@ -72,8 +72,7 @@ def card_processor(ports: Ports) -> tuple[DatabaseSpec, ProcessSpec]:
     """The external card processor both architectures pay through (a simulator with a
     database of its own), started with either stack."""
     database = DatabaseSpec(name="cardprocessor", role="cardprocessor",
-                            schema=project_root() / "cardprocessor" / "schema.sql",
-                            seed="cardprocessor.seed:reseed")
+                            seed="cardprocessor.seed")
     process = ProcessSpec(
         name="card-processor", argv=gunicorn_argv("cardprocessor.wsgi:app"),
         port=ports.card_processor,
@@ -90,7 +89,6 @@ def card_processor_url(ports: Ports) -> dict[str, str]:
 def monolith(ports: Ports) -> Stack:
     """The tiered monolith: one web process, one background worker, one database; and
     the card processor."""
-    root = project_root()
     processor_db, processor = card_processor(ports)
     processor_url = card_processor_url(ports)
     return Stack(
@@ -99,8 +97,7 @@ def monolith(ports: Ports) -> Stack:
             DatabaseSpec(
                 name="monolith",
                 role="monolith",
-                schema=root / "monolith" / "data" / "schema.sql",
-                seed="monolith.data.seed:reseed",
+                seed="monolith.data.seed",
                 stock=True,
             ),
             processor_db,
@@ -141,13 +138,11 @@ def service_urls(ports: Ports) -> dict[str, str]:
 def microservices(ports: Ports) -> Stack:
     """The services, each with its own database and role, behind the gateway; the orders
     and invoices services' workers; and the card processor."""
-    root = project_root()
     urls = service_urls(ports)
     processor_db, processor = card_processor(ports)
     databases = [
-        DatabaseSpec(name=name, role=name,
-                     schema=root / "microservices" / name / "schema.sql",
-                     seed=f"microservices.{name}.seed:reseed", stock=name == "inventory")
+        DatabaseSpec(name=name, role=name, seed=f"microservices.{name}.seed",
+                     stock=name == "inventory")
         for name in SERVICES
     ] + [processor_db]
     processes = [processor] + [

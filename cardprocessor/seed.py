@@ -1,6 +1,13 @@
-"""Empty the card processor's database: a run starts with no charges on record."""
+"""Empty the card processor's database: a run starts with no charges on record.
+
+`python -m cardprocessor.seed [--schema]` runs it on DATABASE_URL (plumbing.seedcli).
+"""
+
+from pathlib import Path
 
 import psycopg2
+
+from plumbing.seedcli import main
 
 
 def reseed(dsn: str) -> None:
@@ -11,3 +18,8 @@ def reseed(dsn: str) -> None:
             cur.execute("TRUNCATE charges")
     finally:
         conn.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(name="cardprocessor", schema=Path(__file__).with_name("schema.sql"),
+                          reseed=reseed))

@@ -18,7 +18,6 @@ in the shell cannot change a stack unless it is a stack setting, and state.json
 import contextlib
 import dataclasses
 import fcntl
-import importlib
 import os
 import secrets
 import shutil
@@ -36,7 +35,6 @@ import requests
 
 from archlab import config, sizing
 from archlab.db import (
-    apply_sql,
     database_from_state,
     open_database,
     server_version,
@@ -55,7 +53,6 @@ from archlab.platforms.statefiles import read_json, write_json
 from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE, STOP_GRACE_SECONDS
 from archlab.stacks import ARCHITECTURES, Stack, get_stack
 from plumbing import testhooks
-from shopdata import seed as shopdata_seed
 
 STATE_FILE = "state.json"
 TEST_HOOKS_FILE = "testhooks.json"
@@ -69,6 +66,9 @@ STEADY_SECONDS = 1.0
 SUPERVISOR_STOP_SECONDS = 20.0
 # Connections beyond the processes' pools: reseeds, audits, a person with psql.
 SPARE_CONNECTIONS = sizing.SPARE_CONNECTIONS
+# How long the seed commands may take together: a reseed takes a second or two, but a
+# TRUNCATE waiting for a lock a stuck transaction holds must not hang `up` or a bench.
+SEED_TIMEOUT_SECONDS = 120.0
 
 # All that the supervisor and a stack's processes take from the environment the lab runs
 # in: what a process needs to run at all on this host, each passed on as it is (when
@@ -131,13 +131,45 @@ def sizing_plan(stack: Stack, cores: int, choice: dict | None = None,
                        others=others, **choice)
 
 
-def load_function(ref: str):
-    """The function a "module:function" reference names."""
-    module_name, _, function_name = ref.partition(":")
+def run_seed_commands(databases: list[dict], args: list[str], run_id: str) -> None:
+    """Run `python -m <seed module> ARGS` (plumbing.seedcli) for each of `databases` (their
+    state.json entries), all at once, and wait for them; a LabError names each database
+    whose command failed, with the last line it wrote to stderr.
+
+    Each command gets the HOST_VARIABLES, its own database's DSN as DATABASE_URL and the
+    run id (so `down` finds one that an interrupted lab left running), nothing else: it
+    prepares the database as a one-shot container does, from the same environment."""
+    root = config.project_root()
+    children, failures = [], []
     try:
-        return getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as exc:
-        raise LabError(f"cannot load {ref!r}: {exc}") from exc
+        for database in databases:
+            command = ["-m", database["seed"], *args]
+            env = {**host_environment(), "DATABASE_URL": database["dsn"],
+                   "PYTHONUNBUFFERED": "1", processes.RUN_ID_VAR: run_id}
+            child = subprocess.Popen([sys.executable, *command], env=env, cwd=root,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            children.append((database["name"], f"python {' '.join(command)}", child))
+        deadline = time.monotonic() + SEED_TIMEOUT_SECONDS
+        for name, command, child in children:
+            try:
+                _, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                failures.append(f"the {name} database's seed command `{command}` ran "
+                                f"longer than {SEED_TIMEOUT_SECONDS:.0f} s and was stopped")
+                continue
+            if child.returncode != 0:
+                last = (err.strip().splitlines() or ["(nothing on stderr)"])[-1]
+                failures.append(f"the {name} database's seed command `{command}` exited "
+                                f"with {child.returncode}: {last}")
+    finally:
+        # Whatever went wrong here (a timeout, Ctrl-C), no seed command outlives the call.
+        for _, _, child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    if failures:
+        raise LabError("; ".join(failures))
 
 
 def port_in_use(port: int) -> bool:
@@ -415,7 +447,8 @@ class LocalPlatform(Platform):
         return state
 
     def _start_databases(self, stack: Stack, state: dict) -> None:
-        """Start PostgreSQL, then create, migrate and seed each of the stack's databases."""
+        """Start PostgreSQL, create each of the stack's databases, then run their seed
+        commands with --schema (all at once: each creates its tables and loads its seed)."""
         sizing = state["sizing"]
         db = open_database(self.ports.postgres, namespace=f"archlab_{self.ports.base}")
         # Recorded before anything runs, so `down` finds it whatever happens next.
@@ -436,24 +469,14 @@ class LocalPlatform(Platform):
                 {"name": spec.name, "role": spec.role, "dsn": dsn, "seed": spec.seed,
                  "stock": spec.stock})
             self._save(state)
-            self._apply_schema(dsn, spec.schema)
-            if spec.seed:
-                self._seed(spec.seed, dsn)
+        self._run_seeds(state, ["--schema"])
 
-    def _apply_schema(self, dsn: str, schema: Path) -> None:
-        if not schema.is_file():
-            raise LabError(f"schema file {schema} does not exist")
-        try:
-            apply_sql(dsn, schema)
-        except Exception as exc:
-            raise LabError(f"applying {schema} failed: {exc}") from exc
-
-    def _seed(self, ref: str, dsn: str) -> None:
-        seed = load_function(ref)
-        try:
-            seed(dsn)
-        except Exception as exc:
-            raise LabError(f"seeding with {ref} failed: {type(exc).__name__}: {exc}") from exc
+    def _run_seeds(self, state: dict, args: list[str], *, stock_only: bool = False) -> None:
+        """Run the seed command of each database of the stack that has one (of each that
+        holds the stock table, with `stock_only`) with `args`."""
+        databases = [d for d in state["databases"]
+                     if d["seed"] and (d.get("stock") or not stock_only)]
+        run_seed_commands(databases, args, state["run_id"])
 
     def _process_env(self, stack: Stack, state: dict,
                      host: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
@@ -929,25 +952,16 @@ class LocalPlatform(Platform):
         )
 
     def reseed(self) -> None:
-        """Call each database's seed function in this process with the database's DSN."""
-        state = self._require_state()
-        for database in state["databases"]:
-            if database["seed"]:
-                self._seed(database["seed"], database["dsn"])
+        """Put every database back to its seed: its seed command, all at once."""
+        self._run_seeds(self._require_state(), [])
 
     def restock(self, minimum: int) -> None:
         """Raise every product's available stock to at least `minimum`, in each database
-        that holds the shop's stock table (one UPDATE each; sold and reserved stay)."""
+        that holds the shop's stock table (its seed command's --restock: one UPDATE; sold
+        and reserved stay)."""
         if minimum < 0:
             raise LabError(f"cannot restock to {minimum} units: give a number >= 0")
-        state = self._require_state()
-        for database in state["databases"]:
-            if database.get("stock"):
-                try:
-                    shopdata_seed.restock(database["dsn"], minimum)
-                except Exception as exc:
-                    raise LabError(f"restocking {database['name']} failed: "
-                                   f"{type(exc).__name__}: {exc}") from exc
+        self._run_seeds(self._require_state(), ["--restock", str(minimum)], stock_only=True)
 
     def _require_state(self) -> dict:
         state = read_json(self.state_file)

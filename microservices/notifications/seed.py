@@ -1,5 +1,12 @@
-"""Empty the notifications database (the shop's data reset: the mailbox starts empty)."""
+"""Empty the notifications database (the shop's data reset: the mailbox starts empty).
 
+`python -m microservices.notifications.seed [--schema]` runs it on DATABASE_URL
+(plumbing.seedcli).
+"""
+
+from pathlib import Path
+
+from plumbing.seedcli import main
 from shopdata.seed import reseed as load
 
 
@@ -11,3 +18,8 @@ def reseed(dsn: str) -> None:
     more message; an id used again would name two different e-mails.
     """
     load(dsn, ("messages",), [], restart_ids=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(name="notifications", schema=Path(__file__).with_name("schema.sql"),
+                          reseed=reseed))

@@ -1,5 +1,12 @@
-"""Empty the orders database (the shop's data reset: orders start from none)."""
+"""Empty the orders database (the shop's data reset: orders start from none).
 
+`python -m microservices.orders.seed [--schema]` runs it on DATABASE_URL
+(plumbing.seedcli).
+"""
+
+from pathlib import Path
+
+from plumbing.seedcli import main
 from shopdata.seed import reseed as load
 
 
@@ -11,3 +18,8 @@ def reseed(dsn: str) -> None:
     an id used again would find it and be refused.
     """
     load(dsn, ("outbox", "order_lines", "orders"), [], restart_ids=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(name="orders", schema=Path(__file__).with_name("schema.sql"),
+                          reseed=reseed))

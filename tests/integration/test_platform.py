@@ -16,10 +16,10 @@ import requests
 
 from archlab.commands import down as down_command
 from archlab.config import STACK_SETTINGS
-from archlab.errors import StackAlreadyRunning, StackNotReady
+from archlab.errors import LabError, StackAlreadyRunning, StackNotReady
 from archlab.platforms.local import LocalPlatform, stacks_of_checkout
 from archlab.platforms.statefiles import read_json
-from archlab.stacks import ProcessSpec, Stack
+from archlab.stacks import DatabaseSpec, ProcessSpec, Stack
 from tests import ports
 
 PORT_BASE = ports.PLATFORM
@@ -195,6 +195,25 @@ def test_a_stack_that_never_gets_healthy_times_out_and_is_cleaned_up(idle_platfo
         idle_platform.up(stack, ready_timeout=2)
 
     assert str(idle_platform.logs_dir / "silent.log") in str(raised.value)
+    assert processes_of_base(PORT_BASE) == []
+    assert not idle_platform.state_file.exists()
+
+
+@pytest.mark.timeout(90)
+def test_a_failing_seed_command_fails_up_and_names_its_database(idle_platform):
+    sleeper = ProcessSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    stack = Stack("unseedable", processes=[sleeper], entrypoint="sleeper", databases=[
+        DatabaseSpec("catalog", "catalog", seed="microservices.catalog.seed"),
+        DatabaseSpec("ghost", "ghost", seed="microservices.ghost.seed")])
+
+    with pytest.raises(LabError) as raised:
+        idle_platform.up(stack)
+
+    # Only the ghost's: the catalog's command ran beside it, and succeeded.
+    message = str(raised.value)
+    assert message.startswith("the ghost database's seed command "
+                              "`python -m microservices.ghost.seed --schema` exited with 1: ")
+    assert message.endswith("No module named 'microservices.ghost')")
     assert processes_of_base(PORT_BASE) == []
     assert not idle_platform.state_file.exists()
 

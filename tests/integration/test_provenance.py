@@ -141,13 +141,11 @@ def external_server():
 
 
 @pytest.mark.timeout(120)
-def test_an_external_servers_version_is_recorded_too(monolith, external_server, tmp_path,
+def test_an_external_servers_version_is_recorded_too(monolith, external_server,
                                                      monkeypatch):
-    schema = tmp_path / "schema.sql"
-    schema.write_text("CREATE TABLE notes (id int PRIMARY KEY);")
     sleeper = ProcessSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(300)"],
                           database="notes")
-    stack = Stack("notes", databases=[DatabaseSpec("notes", "notes", schema)],
+    stack = Stack("notes", databases=[DatabaseSpec("notes", "notes")],
                   processes=[sleeper], entrypoint="sleeper")
     platform = free_platform(skip=monolith[0].ports.base)
     monkeypatch.setenv("ARCHLAB_DATABASE_URL", external_server.admin_dsn)
