@@ -390,6 +390,12 @@ def _split(total: int, shares: dict[str, float], units: dict[str, int],
         left -= units[name]
 
 
+def split_whole(total: int, shares: dict[str, float], minimum: dict[str, int]) -> dict[str, int]:
+    """`total` whole units split by `shares`, each at least its minimum, adding up to
+    `total` exactly (e.g. a stack's CPU in hundredths among its containers)."""
+    return _split(total, shares, dict.fromkeys(shares, 1), minimum, "units")
+
+
 def _fit_pools(web: dict[str, ProcessSize],
                budget: int) -> tuple[dict[str, ProcessSize], str | None]:
     """The web pools, shrunk to the largest per-worker pool that keeps their sum within

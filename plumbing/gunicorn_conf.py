@@ -4,8 +4,9 @@ Read from the environment the lab gives each process (archlab/platforms/local.py
 it sizes each process from the cores it gives the system under test (`WEB_WORKERS`,
 `WEB_THREADS`) and applies the stack setting `WEB_KEEPALIVE` (archlab/config.py
 STACK_SETTINGS, recorded with every run). Everything else is fixed here. Binds loopback
-only: the process's port (`PORT`), shared by its replicas, and a replica's private port
-(`REPLICA_PORT`), where the lab checks that one replica's health.
+by default (`BIND_HOST`, e.g. 0.0.0.0 in a container, compose/*.yml): the process's port
+(`PORT`), shared by its replicas, and a replica's private port (`REPLICA_PORT`), where the
+lab checks that one replica's health.
 """
 
 import os
@@ -15,8 +16,10 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 # A replica's private port: health checks on the shared port reach whichever replica the
 # kernel picks, so the lab asks each replica on a port of its own.
-bind = [f"127.0.0.1:{os.environ.get('PORT', '8000')}"] + (
-    [f"127.0.0.1:{os.environ['REPLICA_PORT']}"] if os.environ.get("REPLICA_PORT") else [])
+# Loopback unless BIND_HOST says otherwise: a container binds 0.0.0.0 so its network reaches it.
+_host = os.environ.get("BIND_HOST") or "127.0.0.1"
+bind = [f"{_host}:{os.environ.get('PORT', '8000')}"] + (
+    [f"{_host}:{os.environ['REPLICA_PORT']}"] if os.environ.get("REPLICA_PORT") else [])
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "8"))
 # A stack setting (default 75 s): above the clients' idle time, so pooled keep-alive

@@ -148,6 +148,18 @@ class AccessLog:
 ACCESS_LOG = AccessLog()
 
 
+def is_access_line(line: bytes) -> bool:
+    """Whether `line` is one access-log line as access_line writes it (a JSON object with
+    service, route and status): what the lab counts as one request served."""
+    if not line.startswith(b"{"):
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"service", "route", "status"} <= record.keys()
+
+
 def flush_access_log(timeout: float = 5.0) -> None:
     """Wait until this process's access-log lines recorded so far are written (tests)."""
     ACCESS_LOG.flush(timeout)

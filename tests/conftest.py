@@ -22,7 +22,9 @@ import pytest
 import requests
 
 from archlab import audit
-from archlab.platforms.local import TEST_HOOKS_FILE, LocalPlatform
+from archlab.platforms.base import Platform
+from archlab.platforms.compose import ComposePlatform
+from archlab.platforms.local import TEST_HOOKS_FILE
 from archlab.stacks import CAPABILITIES
 from plumbing import testhooks
 from plumbing.observability import flush_access_log
@@ -38,6 +40,9 @@ ARCHITECTURES = [a for a in os.environ.get("ARCHLAB_TEST_ARCHS", ",".join(CAPABI
 TEST_SETTINGS = {"ORDERS_SAGA_DEADLINE_SECONDS": "8", "CARD_PROCESSOR_LATE_SECONDS": "4",
                  "CARD_PROCESSOR_TIMEOUT_SECONDS": "2"}
 SETTLE_TIMEOUT_SECONDS = 60
+# Where the session's stacks run: "local" (processes, the default) or "compose"
+# (containers on the engine DOCKER_HOST names; make test-engine).
+PLATFORM = os.environ.get("ARCHLAB_TEST_PLATFORM", "local")
 # Stacks started with other settings, for the tests of what a setting changes (a fault
 # given at start-up), on port blocks of their own (tests/ports.py).
 VARIANTS = {"": {}, "printer-offline": {"INVOICE_PRINTER": "offline"}}
@@ -79,7 +84,7 @@ class Architecture:
     base_url: str
     admin_token: str
     capabilities: frozenset
-    platform: LocalPlatform
+    platform: Platform
 
     def reset(self) -> None:
         """Reseed the data (the platform's job: truncate + bulk load; services stay up)."""
@@ -167,9 +172,15 @@ class _Stacks:
         """The stack of architecture `name`, or of one of its VARIANTS (started with other
         stack settings, on a port block of its own)."""
         if (name, variant) not in self.running:
-            platform = ports.free_platform(ports.stack_base(name, bool(variant)))
-            info = platform.up(name, settings=TEST_SETTINGS | VARIANTS[variant],
-                               test_hooks=True)
+            base = ports.stack_base(name, bool(variant))
+            if PLATFORM == "compose":
+                # The contract on containers (make test-engine): no test hooks there.
+                platform = ComposePlatform(base)
+                info = platform.up(name, settings=TEST_SETTINGS | VARIANTS[variant])
+            else:
+                platform = ports.free_platform(base)
+                info = platform.up(name, settings=TEST_SETTINGS | VARIANTS[variant],
+                                   test_hooks=True)
             self.running[(name, variant)] = Architecture(name, info.base_url, info.admin_token,
                                                          CAPABILITIES[name], platform)
         return self.running[(name, variant)]

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from archlab import budget as budgets
-from archlab import config, report
+from archlab import config, platforms, report
 from archlab.bench import probe
 from archlab.bench.locust import locust_argv, locust_env, locust_wait
 from archlab.bench.plan import UNPINNED_NOTE, manifest, newest_calibration, run_order
@@ -32,8 +32,7 @@ from archlab.bench.runner import Bench
 from archlab.errors import LabError, StackAlreadyRunning
 from archlab.experiment import Experiment
 from archlab.manifest import new_run_dir, results_root
-from archlab.platforms.base import StackInfo
-from archlab.platforms.local import LocalPlatform
+from archlab.platforms.base import Platform, StackInfo
 from archlab.report.raw import read_run
 from archlab.report.summary import OPEN_PHASE, build_summary
 
@@ -53,7 +52,7 @@ def build_report(run_dir: Path, echo: Callable[[str], None]) -> Path | None:
         return None
 
 
-def refuse_if_busy(platform: LocalPlatform) -> None:
+def refuse_if_busy(platform: Platform) -> None:
     """Refuse to start when a stack already runs at the port base: the bench starts and
     stops its own stacks, and never one it did not start."""
     if platform.condition() in ("running", "starting"):
@@ -66,13 +65,14 @@ def refuse_if_busy(platform: LocalPlatform) -> None:
 
 def run(experiment: Experiment, *, port_base: int | None = None,
         results_dir: Path | None = None, echo: Callable[[str], None] = print,
-        console: Console | None = None) -> Path:
-    """Run `experiment` and return its run folder; the stack is down and this process's
-    cores and ARCHLAB_CORES are restored afterwards, whatever happens."""
+        console: Console | None = None, platform_name: str = "local") -> Path:
+    """Run `experiment` on the platform `platform_name` and return its run folder; the
+    stack is down and this process's cores and ARCHLAB_CORES are restored afterwards,
+    whatever happens."""
     if importlib.util.find_spec("locust") is None:
         raise LabError("locust is not installed; install the bench extra: "
                        "pip install -e '.[bench]'")
-    platform = LocalPlatform(port_base)
+    platform = platforms.make(platform_name, port_base)
     refuse_if_busy(platform)
     budget = budgets.plan()
     root = Path(results_dir) if results_dir else results_root()
@@ -99,7 +99,7 @@ def run(experiment: Experiment, *, port_base: int | None = None,
             measured["probe"] = record
         # The run's manifest records the whole experiment, both loops.
         _run_phase(first, run_dir, budget, platform, root, echo, console,
-                   extra={"config": config_record, **measured})
+                   extra={"config": config_record, "platform": platform_name, **measured})
         if experiment.phases == ("closed", "open"):
             steps, capacity = open_loop_rate(experiment, run_dir)
             echo(f"open loop: {steps_text(steps)} on every architecture"
@@ -107,13 +107,14 @@ def run(experiment: Experiment, *, port_base: int | None = None,
                     f"closed loop: {capacity_text(capacity)})" if capacity else ""))
             _run_phase(experiment.open_loop(steps), run_dir / OPEN_PHASE, budget, platform,
                        root, echo, console,
-                       extra={"phase": "open", "capacity": capacity, **measured})
+                       extra={"phase": "open", "capacity": capacity,
+                              "platform": platform_name, **measured})
     build_report(run_dir, echo)
     return run_dir
 
 
 def _run_phase(experiment: Experiment, run_dir: Path, budget: budgets.Budget,
-               platform: LocalPlatform, root: Path, echo, console, extra=None) -> None:
+               platform: Platform, root: Path, echo, console, extra=None) -> None:
     """Every repeat of one loop into `run_dir`, with its manifest (the open phase of a
     run with both loops is a run folder of its own inside the first one)."""
     run_dir.mkdir(parents=True, exist_ok=True)

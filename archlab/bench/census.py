@@ -3,12 +3,12 @@ with its role and thread count, taken at the end of the measured phase, and the
 access-log lines each process wrote during it (one line per request it served, so the
 lines per load-generator request are the hops each request took)."""
 
-import json
 from pathlib import Path
 
 import psutil
 
 from archlab.metrics import components, stack_roots
+from plumbing.observability import is_access_line
 
 # The lab's own process: it starts the stack, but is not part of the system under test.
 LAB_COMPONENTS = ("supervisor",)
@@ -76,16 +76,5 @@ class AccessLogs:
             with open(path, "rb") as f:
                 f.seek(self.offsets.get(path.stem, 0))
                 lines = f.read().splitlines()
-            counts[path.stem] = sum(1 for line in lines if _is_access_line(line))
+            counts[path.stem] = sum(1 for line in lines if is_access_line(line))
         return {name: n for name, n in counts.items() if n}
-
-
-def _is_access_line(line: bytes) -> bool:
-    """One JSON access-log line of plumbing.observability (service, route, status)."""
-    if not line.startswith(b"{"):
-        return False
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and {"service", "route", "status"} <= record.keys()

@@ -35,8 +35,8 @@ from archlab.bench.restock import restock_level
 from archlab.errors import LabError
 from archlab.experiment import Experiment
 from archlab.metrics import Sampler, stack_roots
-from archlab.platforms.base import StackInfo
-from archlab.platforms.local import LocalPlatform
+from archlab.platforms.base import Platform, StackInfo
+from archlab.platforms.compose import ComposePlatform
 from archlab.platforms.statefiles import read_json
 
 # Above this mean CPU (percent of one core) the generator, not the system, set the pace.
@@ -48,7 +48,7 @@ class Bench:
     """Runs one experiment into one run folder."""
 
     def __init__(self, experiment: Experiment, run_dir: Path, budget: budgets.Budget,
-                 platform: LocalPlatform, echo: Callable[[str], None], console: Console,
+                 platform: Platform, echo: Callable[[str], None], console: Console,
                  on_stack: Callable[[StackInfo], None] | None = None):
         self.experiment = experiment
         self.run_dir = run_dir
@@ -155,7 +155,13 @@ class Bench:
                                 # read again at the close: a restarted process counts
                                 roots=lambda: [*stack_roots(info.state_dir), pid],
                                 extra_pids=[os.getpid()])
-        logs = census.AccessLogs(self.platform.logs_dir)
+        containers = isinstance(self.platform, ComposePlatform)
+        # Containers: their logs through the engine, and the engine's own CPU and memory
+        # readings of each container beside the sampler's of their processes.
+        logs = (self.platform.access_logs() if containers
+                else census.AccessLogs(self.platform.logs_dir))
+        engine = (self.platform.engine_stats(folder / "containers.csv").start()
+                  if containers else None)
         try:
             history = folder / "locust_stats_history.csv"
 
@@ -165,6 +171,8 @@ class Bench:
                     # Locust writes the history's first row when the test starts, after
                     # its imports: the measured phase (and metrics.csv's clock) start here.
                     sampler.begin()
+                    if engine is not None:
+                        engine.begin()
                     window.open()
                     logs.mark()
                     started_epoch = time.time()
@@ -174,6 +182,7 @@ class Bench:
                          sampler, measuring_started)
         finally:
             load = sampler.stop()
+            engine_figures = engine.stop() if engine is not None else None
             run.stop()
         host = window.close() if started_epoch is not None else None
         lines = logs.count() if started_epoch is not None else None
@@ -198,7 +207,7 @@ class Bench:
             "host_cpu": host.to_dict() if host is not None else None,
             "census": census.take(info.state_dir, state) | {"access_log_lines": lines},
             "exit_code": run.process.returncode,
-        }
+        } | ({"containers": engine_figures} if engine is not None else {})
 
     def _check_schedule(self, arch: str, repeat: int, folder: Path) -> None:
         """Say when an open loop's generator fell behind its schedule or left arrivals

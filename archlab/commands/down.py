@@ -3,7 +3,7 @@
 import click
 
 from archlab import config
-from archlab.commands import otherstacks
+from archlab.commands import otherstacks, platforms
 from archlab.platforms.base import DownReport
 from archlab.platforms.local import LocalPlatform, stacks_of_checkout
 
@@ -63,10 +63,23 @@ def clear_dead(echo) -> None:
             echo(f"  and killed {len(report.leftovers)} process(es) it had left")
 
 
+def run_compose(*, port_base: int | None = None, echo=click.echo) -> DownReport:
+    """Remove the compose stack at this port base: containers, network, volumes."""
+    platform = platforms.make("compose", port_base)
+    report = platform.down()
+    if not report.was_running:
+        echo(f"no compose stack is up at port base {platform.ports.base}")
+    else:
+        echo(f"{report.arch} (compose project {platform.project(report.arch)}) is down: its "
+             f"containers, network and volumes are removed. Logs kept in {report.logs_dir}")
+    return report
+
+
 @click.command("down", short_help="Stop the stack and check nothing is left.")
 @click.option("--all", "all_stacks", is_flag=True,
               help="Stop every stack of this checkout, whatever its port base.")
-def command(all_stacks: bool) -> None:
+@platforms.option
+def command(all_stacks: bool, platform_name: str) -> None:
     """Stop the running stack, its PostgreSQL included, and check that nothing is left.
 
     Every process the stack started carries its run id in its environment; any
@@ -75,7 +88,11 @@ def command(all_stacks: bool) -> None:
     nothing running at this port base, names the stacks that run at other bases;
     harmless (exit 0) when nothing runs at all.
     """
-    if all_stacks:
+    if platform_name == "compose":
+        if all_stacks:
+            raise click.UsageError("--all is for the local platform")
+        run_compose()
+    elif all_stacks:
         run_all()
     else:
         run()

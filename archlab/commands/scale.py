@@ -3,19 +3,20 @@
 import click
 
 from archlab import config
+from archlab.commands import platforms
 from archlab.platforms.base import ScaleReport
-from archlab.platforms.local import LocalPlatform
 
 
 def run(service: str, replicas: int, *, port_base: int | None = None,
-        echo=click.echo) -> ScaleReport:
+        echo=click.echo, platform_name: str = "local") -> ScaleReport:
     """Scale `service` to `replicas` replicas and say what happened."""
-    platform = LocalPlatform(port_base)
+    platform = platforms.make(platform_name, port_base)
     report = platform.scale(service, replicas)
     for line in describe(report):
         echo(line)
     if report.changed:
-        echo(f"See them with `{config.command_at(platform.ports.base, 'status')}`.")
+        status = "status" + (" --platform compose" if platform_name == "compose" else "")
+        echo(f"See them with `{config.command_at(platform.ports.base, status)}`.")
     return report
 
 
@@ -56,12 +57,17 @@ refused when the stack's PostgreSQL pools would need more connections than the
 cluster allows. Scaling down drains the highest-numbered replicas: each stops
 accepting connections, finishes the requests in flight and exits (SIGKILL after
 10 s). See docs/replicas.md for what a drain cannot avoid.
+
+With --platform compose, a service runs N containers behind its service name (the
+engine's DNS spreads the callers' connections); the published entry point is not
+scaled there.
 """
 
 
 @click.command("scale", help=HELP, short_help="Change how many replicas a web process runs.")
 @click.argument("service")
 @click.argument("replicas", metavar="N", type=int)
-def command(service: str, replicas: int) -> None:
+@platforms.option
+def command(service: str, replicas: int, platform_name: str) -> None:
     """The `scale` subcommand."""
-    run(service, replicas)
+    run(service, replicas, platform_name=platform_name)

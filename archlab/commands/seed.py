@@ -5,15 +5,15 @@ import sys
 import click
 
 from archlab import config
-from archlab.platforms.local import LocalPlatform
+from archlab.commands import platforms
 
 # click's own exit code for a usage error.
 USAGE = 2
 
 
-def run(*, port_base: int | None = None, echo=click.echo) -> None:
+def run(*, port_base: int | None = None, echo=click.echo, platform_name: str = "local") -> None:
     """Reseed every database of the running stack (truncate and bulk-load)."""
-    platform = LocalPlatform(port_base)
+    platform = platforms.make(platform_name, port_base)
     platform.reseed()
     echo(f"reseeded the stack at port base {platform.ports.base}")
 
@@ -21,7 +21,8 @@ def run(*, port_base: int | None = None, echo=click.echo) -> None:
 @click.command("seed", short_help="Reset the running stack's data to the seed.")
 @click.option("--reset", is_flag=True,
               help="Confirm: every table is emptied and the seed data loaded again.")
-def command(reset: bool) -> None:
+@platforms.option
+def command(reset: bool, platform_name: str) -> None:
     """Reset the running stack's data to the deterministic seed; services stay up.
 
     Every order, payment, invoice and e-mail is deleted, so it asks for --reset.
@@ -34,4 +35,4 @@ def command(reset: bool) -> None:
                    f"To do it, confirm with `{config.command_at(base, 'seed --reset')}`.",
                    err=True)
         sys.exit(USAGE)
-    run()
+    run(platform_name=platform_name)

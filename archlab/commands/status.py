@@ -7,25 +7,25 @@ from rich.console import Console
 from rich.table import Table
 
 from archlab import config
-from archlab.commands import otherstacks
+from archlab.commands import otherstacks, platforms
 from archlab.errors import NoStackRunning
 from archlab.platforms.base import StackStatus
-from archlab.platforms.local import LocalPlatform
 
 # LSB's codes: 1 "running but not healthy", 3 "not running"; scripts can tell them apart.
 UNHEALTHY = 1
 NOT_RUNNING = 3
 
 
-def run(*, port_base: int | None = None, console: Console | None = None) -> StackStatus | None:
+def run(*, port_base: int | None = None, console: Console | None = None,
+        platform_name: str = "local") -> StackStatus | None:
     """Print the stack's status; None when nothing runs at this port base."""
     console = console or Console()
-    platform = LocalPlatform(port_base)
+    platform = platforms.make(platform_name, port_base)
     try:
         status = platform.status()
     except NoStackRunning as exc:
         console.print(str(exc), soft_wrap=True, highlight=False)
-        for line in otherstacks.lines(platform.ports.base):
+        for line in (otherstacks.lines(platform.ports.base) if platform_name == "local" else []):
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         return None
     console.print(f"{status.arch} at {status.base_url} (run {status.run_id})", soft_wrap=True)
@@ -43,6 +43,9 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
                       p.health if p.health in ("ok", "-") else f"[red]{p.health}[/]",
                       str(p.restarts))
     console.print(table)
+    if status.supervisor_pid is None:  # containers: the engine supervises them
+        console.print(f"state:      {status.state_dir}", soft_wrap=True)
+        return status
     supervisor = "running" if status.supervisor_alive else "[red]gone[/]"
     console.print(f"supervisor: pid {status.supervisor_pid} ({supervisor})", soft_wrap=True)
     if not status.supervisor_alive:
@@ -54,7 +57,8 @@ def run(*, port_base: int | None = None, console: Console | None = None) -> Stac
 
 
 @click.command("status", short_help="Show the running stack's processes and health.")
-def command() -> None:
+@platforms.option
+def command(platform_name: str) -> None:
     """Show each process of the running stack: port, pid, alive, health, restarts.
 
     A process run as replicas has a row per replica (catalog, catalog.2, ...) with the
@@ -63,7 +67,7 @@ def command() -> None:
     everything is healthy, 1 when something is not, 3 when no stack runs at this
     port base (then the stacks at other port bases of this checkout are listed).
     """
-    status = run()
+    status = run(platform_name=platform_name)
     if status is None:
         sys.exit(NOT_RUNNING)
     if not status.healthy:

@@ -6,7 +6,7 @@ import time
 import click
 
 from archlab import config
-from archlab.commands import down
+from archlab.commands import down, platforms
 from archlab.platforms.base import StackInfo
 from archlab.platforms.local import LocalPlatform
 from archlab.stacks import ARCHITECTURES
@@ -14,6 +14,23 @@ from archlab.stacks import ARCHITECTURES
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def run_compose(arch: str, *, port_base: int | None = None, echo=click.echo) -> StackInfo:
+    """Start `arch` as containers (compose/) and report it."""
+    platform = platforms.make("compose", port_base)
+    echo(f"starting {arch} on the Docker engine (building the image, then the containers) "
+         "...")
+    info = platform.up(arch)
+    echo(f"{info.arch} is up (healthy in {info.startup_seconds:.1f} s)")
+    echo(f"  {'entry point':<16} {info.base_url}")
+    echo(f"  {'admin token':<16} {info.admin_token}")
+    echo(f"  {'compose project':<16} {platform.project(arch)}")
+    echo(f"  {'state folder':<16} {info.state_dir}  (logs in {platform.logs_dir} after down)")
+    base = platform.ports.base
+    echo(f"See it with `{config.command_at(base, 'status --platform compose')}`; "
+         f"stop it with `{config.command_at(base, 'down --platform compose')}`.")
+    return info
 
 
 def run(arch: str, *, foreground: bool = False, port_base: int | None = None,
@@ -81,8 +98,16 @@ its ports as a block (default 8000) to run a second stack beside it.
 @click.option("--replicas", "replicas", multiple=True, metavar="SERVICE=N",
               callback=parse_replicas,
               help="Run SERVICE (a web process) as N replicas; repeatable.")
-def command(arch: str, foreground: bool, replicas: dict[str, int]) -> None:
+@platforms.option
+def command(arch: str, foreground: bool, replicas: dict[str, int],
+            platform_name: str) -> None:
     """The `up` subcommand."""
+    if platform_name == "compose":
+        if foreground or replicas:
+            raise click.UsageError("--foreground and --replicas are for the local platform; "
+                                   "on compose, scale with `archlab scale --platform compose`")
+        run_compose(arch)
+        return
     # SIGTERM takes the same way out as Ctrl-C, so whatever was started is stopped;
     # SIGINT is set too because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGTERM, _interrupt)

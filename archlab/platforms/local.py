@@ -139,35 +139,13 @@ def run_seed_commands(databases: list[dict], args: list[str], run_id: str) -> No
     Each command gets the HOST_VARIABLES, its own database's DSN as DATABASE_URL and the
     run id (so `down` finds one that an interrupted lab left running), nothing else: it
     prepares the database as a one-shot container does, from the same environment."""
-    root = config.project_root()
-    children, failures = [], []
-    try:
-        for database in databases:
-            command = ["-m", database["seed"], *args]
-            env = {**host_environment(), "DATABASE_URL": database["dsn"],
-                   "PYTHONUNBUFFERED": "1", processes.RUN_ID_VAR: run_id}
-            child = subprocess.Popen([sys.executable, *command], env=env, cwd=root,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-            children.append((database["name"], f"python {' '.join(command)}", child))
-        deadline = time.monotonic() + SEED_TIMEOUT_SECONDS
-        for name, command, child in children:
-            try:
-                _, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                failures.append(f"the {name} database's seed command `{command}` ran "
-                                f"longer than {SEED_TIMEOUT_SECONDS:.0f} s and was stopped")
-                continue
-            if child.returncode != 0:
-                last = (err.strip().splitlines() or ["(nothing on stderr)"])[-1]
-                failures.append(f"the {name} database's seed command `{command}` exited "
-                                f"with {child.returncode}: {last}")
-    finally:
-        # Whatever went wrong here (a timeout, Ctrl-C), no seed command outlives the call.
-        for _, _, child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    commands = [(f"the {database['name']} database's seed command",
+                 [sys.executable, "-m", database["seed"], *args],
+                 {**host_environment(), "DATABASE_URL": database["dsn"],
+                  "PYTHONUNBUFFERED": "1", processes.RUN_ID_VAR: run_id})
+                for database in databases]
+    failures = processes.run_together(commands, SEED_TIMEOUT_SECONDS,
+                                      cwd=config.project_root())
     if failures:
         raise LabError("; ".join(failures))
 

@@ -9,7 +9,9 @@ prove nothing is left.
 
 import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import psutil
 
@@ -80,3 +82,34 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def run_together(commands: list[tuple[str, list[str], dict[str, str] | None]],
+                 timeout: float, cwd: Path | None = None) -> list[str]:
+    """Start every (name, argv, env) command at once and wait for all of them, `timeout`
+    s in all; one line per failure, naming the command and the last line it wrote. None
+    outlives the call, whatever happens (a timeout, Ctrl-C)."""
+    children, failures = [], []
+    try:
+        for name, argv, env in commands:
+            children.append((name, argv, subprocess.Popen(
+                argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True)))
+        deadline = time.monotonic() + timeout
+        for name, argv, child in children:
+            shown = " ".join([Path(argv[0]).name, *argv[1:]])
+            try:
+                out, _ = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                failures.append(f"{name}: `{shown}` ran longer than {timeout:.0f} s and was "
+                                "stopped")
+                continue
+            if child.returncode != 0:
+                last = (out.strip().splitlines() or ["(no output)"])[-1]
+                failures.append(f"{name}: `{shown}` exited with {child.returncode}: {last}")
+    finally:
+        for _, _, child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return failures

@@ -135,6 +135,14 @@ def sizing_policy_text(choice) -> str:
             f"{sizing_plans.WEB_THREADS} threads each")
 
 
+def container_limits_text(record: dict) -> str:
+    """A compose stack's container limits: the totals, the cores, and each container's."""
+    each = ", ".join(f"{name} {limit['cpus']:g} CPU / {limit['memory_mib']} MiB"
+                     for name, limit in record["limits"].items())
+    return (f"containers limited to {record['cpus']:g} CPUs and {record['memory_mib']} MiB in "
+            f"all on cpu {record.get('cpuset') or 'any'}: {each}")
+
+
 def stack_sizing_text(record: dict) -> str:
     """A stack's sizing as run: each web process's workers x threads (+ fan-out) and
     share, the totals and the plan's notes; older runs' records key by key."""
@@ -639,6 +647,11 @@ def _budget(summary: dict) -> list:
             ["load generator (Locust)", cpus("generator_cpus")],
             ["system under test, each architecture", cpus("sut_cpus")],
             ["sizing policy (both)", sizing_policy_text(c.get("sizing", "per-process"))]]
+    if summary.get("platform") == "compose":
+        rows.append(["platform (both)", "containers on a Docker engine (compose/), each "
+                     "with a hard CPU quota and memory limit; the limits add up to the same "
+                     "totals for both stacks (each stack's row gives them): a container "
+                     "cannot use the CPU another one leaves idle"])
     labels = {"users": "simulated users", "spawn_rate": "spawn rate (users/s)",
               "warmup_s": "warm-up (s, not measured)", "duration_s": "measured phase (s)",
               "repeats": "repeats per architecture"}
@@ -648,6 +661,8 @@ def _budget(summary: dict) -> list:
         stack = summary["arch"][arch]["repeats"][0]["stack"]
         if stack:
             sizing = stack_sizing_text(stack.get("sizing") or {})
+            if (stack.get("sizing") or {}).get("limits"):
+                sizing += "; " + container_limits_text(stack["sizing"])
             started = stack.get("startup_seconds")
             rows.append([f"{arch} stack", sizing + (f"; started in {started:.1f} s"
                                                     if started is not None else "")])

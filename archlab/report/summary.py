@@ -481,6 +481,8 @@ def build_summary(run: Run) -> dict:
         "arch": archs, "ratios": _ratios(archs),
         "workload": load, "drift_rule": drift.rule(),
         "budget": budget, "sut_cores": sut_cores, "memory_basis": basis,
+        # Where the stacks ran: "local" processes or "compose" containers.
+        "platform": manifest.get("platform", "local"),
         "calibration": _calibration(run),
         "machine": manifest.get("machine") or {}, "config": manifest.get("config") or {},
         "experiment_file": manifest.get("experiment_file"),

@@ -134,7 +134,7 @@ def test_the_platform_runs_each_seed_command_with_its_dsn_and_nothing_else(monke
                         "TZ": "Europe/Vienna"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(FakePopen, "started", [])
-    monkeypatch.setattr(local.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(local.processes.subprocess, "Popen", FakePopen)
     databases = [{"name": "catalog", "seed": "microservices.catalog.seed",
                   "dsn": "postgresql://catalog:pw@127.0.0.1:1/catalog"},
                  {"name": "inventory", "seed": "microservices.inventory.seed",
@@ -166,9 +166,9 @@ def test_a_failing_seed_command_is_named_with_its_last_line():
 
     message = str(error.value)
     assert message.startswith(
-        "the catalog database's seed command `python -m microservices.catalog.seed` exited "
+        "the catalog database's seed command: `python -m microservices.catalog.seed` exited "
         'with 1: catalog: failed: connection to server at "127.0.0.1", port 1 failed: ')
-    assert ("; the ghost database's seed command `python -m microservices.ghost.seed` "
-            "exited with 1: ") in message
+    assert ("; the ghost database's seed command: "
+            "`python -m microservices.ghost.seed` exited with 1: ") in message
     assert message.endswith("No module named 'microservices.ghost')")
     assert "\n" not in message

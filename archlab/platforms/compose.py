@@ -1,0 +1,574 @@
+"""The compose platform: a stack as containers on a Docker engine (compose/*.yml).
+
+The same interface as the local platform (archlab/platforms/base.py), driven through
+Docker's own command line: `docker compose` (Compose v2) where it works, else Debian's
+`docker-compose` 1.29, and `docker inspect` for what runs. The command line, not the
+Docker SDK, because it is what the README shows a person and what the tests check: the
+commands this module issues (Cli records them; a fake one in the unit tests).
+
+Per stack the lab writes an env file (mode 0600) in its state folder: the secrets, drawn
+fresh for each `up`; the stack settings; each process's sizing from the equal-total plan
+on the containers' CPUs (archlab/sizing.py); and each container's CPU and memory limit
+(archlab/limits.py), so both architectures get the same totals. Every compose command
+gets that file, so `down` and `ps` see the same project.
+"""
+
+import csv
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archlab import config, limits, sizing
+from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
+from archlab.platforms import processes
+from archlab.platforms.base import (
+    DownReport,
+    Platform,
+    ProcessStatus,
+    ScaleReport,
+    StackInfo,
+    StackStatus,
+)
+from archlab.platforms.local import SEED_TIMEOUT_SECONDS, sizing_plan
+from archlab.platforms.statefiles import read_json, write_json
+from archlab.stacks import Stack, get_stack
+from plumbing.observability import is_access_line
+
+COMPOSE_DIR = "compose"
+READY_TIMEOUT_SECONDS = 600.0
+# Seconds a container gets to stop before it is killed (gunicorn drains within it).
+STOP_TIMEOUT_SECONDS = 10
+STATE_FILE = "state.json"
+ENV_FILE = "compose.env"
+
+
+def env_prefix(process: str) -> str:
+    """The prefix of a process's variables in the stack files: 'card-processor' ->
+    'CARD_PROCESSOR'."""
+    return process.upper().replace("-", "_")
+
+
+def seed_module(ref: str) -> str:
+    """The seed command's module of a DatabaseSpec's `seed` ('pkg.seed' or 'pkg.seed:fn')."""
+    return ref.partition(":")[0]
+
+
+class Cli:
+    """Runs docker and compose commands; each one's argv is kept in `issued`."""
+
+    def __init__(self, compose: list[str] | None = None, docker: str | None = None):
+        self.docker = docker or os.environ.get("ARCHLAB_DOCKER", "docker")
+        self._compose = compose
+        self.issued: list[list[str]] = []
+
+    @property
+    def compose(self) -> list[str]:
+        """The compose command: ARCHLAB_COMPOSE, else `docker compose` where it answers,
+        else `docker-compose`."""
+        if self._compose is None:
+            chosen = os.environ.get("ARCHLAB_COMPOSE")
+            if chosen:
+                self._compose = chosen.split()
+            elif self.ok([self.docker, "compose", "version"]):
+                self._compose = [self.docker, "compose"]
+            elif shutil.which("docker-compose"):
+                self._compose = ["docker-compose"]
+            else:
+                raise LabError("no Docker Compose found: install Docker with Compose "
+                               "(`docker compose`) or Debian's docker-compose")
+        return self._compose
+
+    def ok(self, argv: list[str]) -> bool:
+        """Whether a command exits with 0 (its output is dropped)."""
+        try:
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=60).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    def run_together(self, commands: list[tuple[str, list[str], dict | None]],
+                     timeout: float) -> list[str]:
+        """Run (name, argv, env) commands at once (processes.run_together): the failures."""
+        self.issued += [list(argv) for _, argv, _ in commands]
+        return processes.run_together(commands, timeout)
+
+    def run(self, argv: list[str], *, timeout: float = 600, check: bool = True) -> str:
+        """Run `argv` and return its stdout; a failure is a LabError with its last words."""
+        self.issued.append(list(argv))
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise LabError(f"{argv[0]} is not installed (needed for the compose platform)") \
+                from None
+        except subprocess.TimeoutExpired:
+            raise LabError(f"`{' '.join(argv[:4])} ...` did not finish in {timeout:.0f} s") \
+                from None
+        if check and done.returncode != 0:
+            last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-5:]
+            raise LabError(f"`{' '.join(argv)}` failed (exit {done.returncode}): "
+                           + " / ".join(last))
+        return done.stdout
+
+
+class ComposePlatform(Platform):
+    """One stack at a time as a compose project on the Docker engine DOCKER_HOST names."""
+
+    def __init__(self, port_base: int | None = None, cli: Cli | None = None):
+        self.ports = config.Ports.from_base(
+            port_base if port_base is not None else config.port_base())
+        self.state_dir = config.state_root() / "compose" / str(self.ports.base)
+        self.logs_dir = config.state_root() / "logs" / f"compose-{self.ports.base}"
+        self.cli = cli or Cli()
+
+    # -- the commands ---------------------------------------------------------
+
+    def compose_argv(self, arch: str, *args: str) -> list[str]:
+        """A compose command on `arch`'s stack file, its project and env file."""
+        root = config.project_root()
+        return [*self.cli.compose, "--project-name", self.project(arch),
+                "--file", str(root / COMPOSE_DIR / f"{arch}.yml"),
+                "--env-file", str(self.state_dir / ENV_FILE), *args]
+
+    def project(self, arch: str) -> str:
+        """The compose project: one per port base and architecture."""
+        return f"archlab{self.ports.base}-{arch}"
+
+    def _compose(self, arch: str, *args: str, timeout: float = 600) -> str:
+        return self.cli.run(self.compose_argv(arch, *args), timeout=timeout)
+
+    # -- up -------------------------------------------------------------------
+
+    def up(self, stack: str | Stack, *, settings: dict | None = None,
+           sizing: dict | None = None, cpus: float | None = None,
+           memory_mib: int | None = None) -> StackInfo:
+        """Build the image, start the stack's containers and return once all are healthy
+        (seeded by their one-shot containers). `sizing` is the sizing choice (equal-total
+        by default here: the containers' limits add up to the same totals); `cpus` (else
+        ARCHLAB_CPUS, else the cores this process may use) and `memory_mib` (else
+        ARCHLAB_MEMORY_MIB) are the totals."""
+        arch = stack if isinstance(stack, str) else stack.name
+        stack = get_stack(arch, self.ports)
+        if read_json(self.state_dir / STATE_FILE) is not None:
+            raise StackAlreadyRunning(
+                f"a compose stack is already up at port base {self.ports.base}; take it "
+                f"down with `{config.command_at(self.ports.base, 'down --platform compose')}`")
+        self.cli.run([self.cli.docker, "info", "--format", "{{.ServerVersion}}"],
+                     timeout=30)
+        cpus = cpus or float(os.environ.get("ARCHLAB_CPUS") or config.cores_given())
+        memory_mib = memory_mib or int(os.environ.get("ARCHLAB_MEMORY_MIB",
+                                                      limits.DEFAULT_MEMORY_MIB))
+        state = {"arch": arch, "run_id": uuid.uuid4().hex[:12],
+                 "admin_token": secrets.token_urlsafe(24),
+                 "base_url": f"http://{publish_address()}:{stack.process(stack.entrypoint).port}",
+                 "entrypoint": stack.entrypoint,
+                 "settings": config.stack_settings(settings),
+                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "startup_seconds": None}
+        state["urls"] = {stack.entrypoint: state["base_url"]}
+        env, state["sizing"] = self.stack_env(stack, state, settings, cpus, memory_mib,
+                                              sizing or {"policy": "equal-total"})
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        write_env_file(self.state_dir / ENV_FILE, env)
+        write_json(self.state_dir / STATE_FILE, state)
+        started = time.monotonic()
+        try:
+            self._compose(arch, "build", timeout=1800)
+            self._compose(arch, "up", "--detach", "--no-build", timeout=900)
+            self.wait_ready(READY_TIMEOUT_SECONDS)
+        except BaseException:
+            self._save_logs(arch)
+            raise
+        state["startup_seconds"] = round(time.monotonic() - started, 1)
+        write_json(self.state_dir / STATE_FILE, state)
+        self.record_pids()
+        return self._info(state)
+
+    def record_pids(self) -> None:
+        """Each container's main process on this host, where the local platform keeps its
+        processes' (processes.json), so the sampler, the census and the host-CPU window
+        find the stack's process trees as they do locally (an engine on this machine)."""
+        running = {p.name: {"pid": p.pid} for p in self.status().processes if p.pid}
+        write_json(self.state_dir / "processes.json", {"processes": running})
+
+    def condition(self) -> str:
+        """'running' when a compose stack is up at this port base, else 'down'."""
+        return "running" if read_json(self.state_dir / STATE_FILE) is not None else "down"
+
+    def access_logs(self) -> "ContainerLogs":
+        """What counts the access-log lines each container writes (census.AccessLogs)."""
+        return ContainerLogs(self)
+
+    def engine_stats(self, out: Path) -> "EngineStats":
+        """A sampler of the containers' CPU and memory as the engine reports them."""
+        state = self._require_state()
+        return EngineStats(self.cli, self.compose_argv(state["arch"], "ps", "--quiet"), out)
+
+    def stack_env(self, stack: Stack, state: dict, settings: dict | None, cpus: float,
+                  memory_mib: int, choice: dict) -> tuple[dict[str, str], dict]:
+        """The variables the stack files read, and the sizing record: secrets, settings,
+        the entry point's published address and port, the cores every container may run
+        on (this process's), each process's size and limits."""
+        cores = max(1, round(cpus))
+        plan = sizing_plan(stack, cores, choice)
+        # The limits split by the plan's shares (equal-total), else by the stated split.
+        shares = {name: size.share for name, size in plan.web().items()}
+        shares = shares if None not in shares.values() else None
+        container_limits = limits.split(sizing.shape_of(stack), shares, cpus, memory_mib)
+        env = {
+            "ARCHLAB_ADMIN_TOKEN": state["admin_token"],
+            "ARCHLAB_SECRET_KEY": secrets.token_urlsafe(32),
+            "ARCHLAB_RUN_ID": state["run_id"],
+            "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
+            "ARCHLAB_PUBLISH_ADDRESS": publish_address(),
+            "ARCHLAB_PORT": str(stack.process(stack.entrypoint).port),
+            "ARCHLAB_MAX_CONNECTIONS": str(plan.max_connections),
+            # The cores this process runs on (the bench pins itself to the system under
+            # test's); the engine starts the containers, so they do not inherit it.
+            "ARCHLAB_CPUSET": ",".join(map(str, config.available_cpus())),
+            **config.stack_settings(settings),
+        }
+        for name in ("ARCHLAB_IMAGE", "BASE_IMAGE", "POSTGRES_IMAGE"):
+            if os.environ.get(name):
+                env[name] = os.environ[name]
+        env |= {f"{env_prefix(d.name)}_DB_PASSWORD": secrets.token_urlsafe(18)
+                for d in stack.databases}
+        for name, size in plan.processes.items():
+            if size.kind != "background":
+                env |= {f"{env_prefix(name)}_{key}": value
+                        for key, value in size.env().items()}
+        for name, limit in container_limits.items():
+            env[f"{env_prefix(name)}_CPUS"] = f"{limit.cpus:g}"
+            env[f"{env_prefix(name)}_MEMORY"] = f"{limit.memory_mib}M"
+        record = {"cores": cores, "cpus": cpus, "memory_mib": memory_mib,
+                  "cpuset": env["ARCHLAB_CPUSET"],
+                  "policy": plan.policy, "plan": plan.to_dict(),
+                  "max_connections": plan.max_connections,
+                  "limits": {name: {"cpus": limit.cpus, "memory_mib": limit.memory_mib}
+                             for name, limit in container_limits.items()}}
+        return env, record
+
+    def _info(self, state: dict) -> StackInfo:
+        return StackInfo(arch=state["arch"], run_id=state["run_id"],
+                         base_url=state["base_url"],
+                         urls={state["entrypoint"]: state["base_url"]},
+                         admin_token=state["admin_token"], state_dir=self.state_dir,
+                         database=f"PostgreSQL in the {self.project(state['arch'])}-postgres "
+                                  "container",
+                         startup_seconds=state["startup_seconds"] or 0.0,
+                         replicas={})
+
+    # -- what runs ------------------------------------------------------------
+
+    def containers(self, arch: str) -> list[dict]:
+        """`docker inspect` of every container of the project, seeds included."""
+        ids = self._compose(arch, "ps", "--all", "--quiet").split()
+        if not ids:
+            return []
+        return json.loads(self.cli.run([self.cli.docker, "inspect", *ids]))
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Return once every seed container exited 0 and every other one runs healthy."""
+        state = self._require_state()
+        stack = get_stack(state["arch"], self.ports)
+        expected = {p.name for p in stack.processes} | {"postgres"}
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = self._not_ready(state["arch"], expected)
+            if waiting is None:
+                return
+            if time.monotonic() >= deadline:
+                raise StackNotReady(f"{waiting} within {timeout:.0f} s; read "
+                                    f"`{' '.join(self.compose_argv(state['arch'], 'logs'))}`")
+            time.sleep(1)
+
+    def _not_ready(self, arch: str, expected: set[str]) -> str | None:
+        """Why the stack is not ready yet (None: it is); a failed seed is a StackNotReady."""
+        seen = set()
+        for container in self.containers(arch):
+            service = container["Config"]["Labels"].get("com.docker.compose.service", "?")
+            run = container["State"]
+            if service.startswith("seed-"):
+                if run["Status"] == "exited" and run["ExitCode"] != 0:
+                    logs = self.cli.run([self.cli.docker, "logs", "--tail", "5",
+                                         container["Id"]], check=False)
+                    raise StackNotReady(f"{service} failed (exit {run['ExitCode']}): "
+                                        + " / ".join(logs.strip().splitlines()[-3:]))
+                if run["Status"] != "exited":
+                    return f"{service} has not finished seeding"
+                continue
+            seen.add(service)
+            health = (run.get("Health") or {}).get("Status")
+            if run["Status"] != "running" or health not in (None, "healthy"):
+                return f"{service} was not healthy ({health or run['Status']})"
+        missing = expected - seen
+        if missing:
+            return f"{', '.join(sorted(missing))} had not started"
+        return None
+
+    def status(self) -> StackStatus:
+        """Every container of the stack: its process id on the host, health, restarts."""
+        state = self._require_state()
+        rows = []
+        for container in self.containers(state["arch"]):
+            labels = container["Config"]["Labels"]
+            service = labels.get("com.docker.compose.service", "?")
+            if service.startswith("seed-"):
+                continue
+            number = labels.get("com.docker.compose.container-number", "1")
+            run = container["State"]
+            health = (run.get("Health") or {}).get("Status")
+            rows.append(ProcessStatus(
+                name=service if number == "1" else f"{service}.{number}",
+                port=(int(state["base_url"].rsplit(":", 1)[1])
+                      if service == state["entrypoint"] and number == "1" else None),
+                pid=run.get("Pid") or None, alive=run["Status"] == "running",
+                health={"healthy": "ok", None: "-"}.get(health, health),
+                restarts=container.get("RestartCount", 0)))
+        return StackStatus(arch=state["arch"], run_id=state["run_id"],
+                           base_url=state["base_url"], state_dir=self.state_dir,
+                           database=self._info(state).database, supervisor_pid=None,
+                           supervisor_alive=True, processes=sorted(rows, key=lambda r: r.name))
+
+    # -- changes --------------------------------------------------------------
+
+    def scale(self, service: str, replicas: int) -> ScaleReport:
+        """Run `replicas` containers of a web process behind its service name (the
+        engine's DNS spreads the other services' connections among them)."""
+        state = self._require_state()
+        stack = get_stack(state["arch"], self.ports)
+        names = [p.name for p in stack.processes if p.port is not None and not p.external]
+        if service not in names:
+            raise LabError(f"{service!r} cannot be scaled: the web processes are "
+                           f"{', '.join(names)}")
+        if service == state["entrypoint"]:
+            raise LabError(f"{service} is the published entry point: one container holds "
+                           "its host port, so it cannot be scaled on the compose platform")
+        if replicas < 1:
+            raise LabError(f"{service} needs at least 1 replica, not {replicas}")
+        before = sum(1 for c in self.containers(state["arch"])
+                     if c["Config"]["Labels"].get("com.docker.compose.service") == service)
+        started = time.monotonic()
+        self._compose(state["arch"], "up", "--detach", "--no-build", "--no-deps",
+                      "--no-recreate", "--scale", f"{service}={replicas}", service)
+        self.wait_ready()
+        return ScaleReport(service=service, before=before, after=replicas,
+                           seconds=round(time.monotonic() - started, 1))
+
+    def running(self) -> bool:
+        """Whether a compose stack is up at this port base."""
+        return self.condition() == "running"
+
+    def reseed(self) -> None:
+        """Each database's own seed command, in the container of the process that owns it,
+        all at once."""
+        self._seed_all([])
+
+    def restock(self, minimum: int) -> None:
+        """Raise every product's stock to at least `minimum` by the stock databases' own
+        seed command (--restock)."""
+        self._seed_all(["--restock", str(minimum)], stock_only=True)
+
+    def _seed_all(self, extra: list[str], stock_only: bool = False) -> None:
+        state = self._require_state()
+        stack = get_stack(state["arch"], self.ports)
+        # `docker exec` by container id, not `compose exec`: a compose command costs a
+        # second of start-up each, and a bench or a test reseeds often.
+        running = {}
+        for container in self.containers(state["arch"]):
+            labels = container["Config"]["Labels"]
+            if container["State"]["Status"] == "running":
+                running.setdefault(labels.get("com.docker.compose.service"), container["Id"])
+        commands = []
+        for database in stack.databases:
+            if not database.seed or (stock_only and not database.stock):
+                continue
+            owner = next(p.name for p in stack.processes
+                         if p.database == database.name and p.port is not None)
+            if owner not in running:
+                raise LabError(f"{owner} is not running: its database cannot be seeded")
+            commands.append((database.name, [self.cli.docker, "exec", running[owner],
+                                             "python", "-m", seed_module(database.seed),
+                                             *extra], None))
+        failures = self.cli.run_together(commands, SEED_TIMEOUT_SECONDS)
+        if failures:
+            raise LabError("seeding failed: " + "; ".join(failures))
+
+    # -- down -----------------------------------------------------------------
+
+    def down(self) -> DownReport:
+        """Remove the stack's containers, network and volumes; keep their logs."""
+        state = read_json(self.state_dir / STATE_FILE)
+        if state is None:
+            return DownReport(was_running=False)
+        self._save_logs(state["arch"])
+        self._compose(state["arch"], "down", "--volumes", "--remove-orphans",
+                      "--timeout", str(STOP_TIMEOUT_SECONDS))
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return DownReport(was_running=True, arch=state["arch"], run_id=state["run_id"],
+                          logs_dir=self.logs_dir)
+
+    def _save_logs(self, arch: str) -> None:
+        """Every container's output, into the logs folder (kept after `down`)."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        output = self.cli.run(self.compose_argv(arch, "logs", "--no-color"), check=False)
+        (self.logs_dir / f"{arch}.log").write_text(output)
+
+    def _require_state(self) -> dict:
+        state = read_json(self.state_dir / STATE_FILE)
+        if state is None:
+            raise NoStackRunning(f"no compose stack is up at port base {self.ports.base}")
+        return state
+
+
+def publish_address() -> str:
+    """Where the entry point is published and reached: ARCHLAB_PUBLISH_ADDRESS (an engine
+    in a network namespace publishes on its veth address), else loopback."""
+    return os.environ.get("ARCHLAB_PUBLISH_ADDRESS") or "127.0.0.1"
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """An env file compose reads (KEY=value lines), readable by its owner only: it holds
+    the stack's secrets."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        for key, value in env.items():
+            if "\n" in value:
+                raise LabError(f"{key} holds a line break; an env file cannot carry it")
+            f.write(f"{key}={value}\n")
+
+
+class ContainerLogs:
+    """Counts the access-log lines each container wrote between `mark` and `count`
+    (docker logs --since/--until), by compose service, as census.AccessLogs does from the
+    local platform's log files."""
+
+    def __init__(self, platform: ComposePlatform):
+        self.platform = platform
+        self.since: str | None = None
+
+    def mark(self) -> None:
+        """Remember now."""
+        self.since = datetime.now(UTC).isoformat()
+
+    def count(self) -> dict[str, int]:
+        """Access-log lines since `mark`, per service (replicas added together)."""
+        until = datetime.now(UTC).isoformat()
+        state = self.platform._require_state()
+        counts: dict[str, int] = {}
+        for container in self.platform.containers(state["arch"]):
+            service = container["Config"]["Labels"].get("com.docker.compose.service", "?")
+            done = subprocess.run([self.platform.cli.docker, "logs", "--since", self.since,
+                                   "--until", until, container["Id"]],
+                                  capture_output=True, timeout=120)
+            lines = (done.stdout + done.stderr).splitlines()
+            counts[service] = counts.get(service, 0) + sum(map(is_access_line, lines))
+        return {name: n for name, n in counts.items() if n}
+
+
+class EngineStats:
+    """`docker stats` of the stack's containers, streamed by the engine about once a
+    second, written from `begin` on to a CSV (elapsed_s, container, service, cpu_percent,
+    memory_bytes, memory_limit_bytes); `stop` gives each service's mean CPU and largest
+    memory."""
+
+    COLUMNS = ("elapsed_s", "container", "service", "cpu_percent", "memory_bytes",
+               "memory_limit_bytes")
+
+    def __init__(self, cli: Cli, ps_argv: list[str], out: Path):
+        self.cli, self.ps_argv, self.out = cli, ps_argv, out
+        self.process: subprocess.Popen | None = None
+        self.began: float | None = None
+        self.thread = None
+
+    def start(self) -> "EngineStats":
+        """Start `docker stats` on the stack's containers (seeds have exited)."""
+        found = json.loads(self.cli.run([self.cli.docker, "inspect",
+                                         *self.cli.run(self.ps_argv).split()]))
+        # The long-running containers: the seeds have done their work.
+        running = [c for c in found if c["State"]["Status"] == "running"]
+        ids = [c["Id"] for c in running]
+        self.services = {c["Name"].lstrip("/"): c["Config"]["Labels"].get(
+            "com.docker.compose.service", "?") for c in running}
+        self.process = subprocess.Popen(
+            [self.cli.docker, "stats", "--format", "{{json .}}", *ids],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        self.rows: list[tuple] = []
+        self.thread = threading.Thread(target=self._read, name="archlab-engine-stats",
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def begin(self) -> None:
+        """The measured phase starts now."""
+        self.began = time.monotonic()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            start, end = line.find("{"), line.rfind("}")
+            if self.began is None or start < 0:
+                continue
+            try:
+                entry = json.loads(line[start:end + 1])
+            except ValueError:
+                continue
+            used, _, limit = entry.get("MemUsage", "").partition(" / ")
+            self.rows.append((round(time.monotonic() - self.began, 2), entry.get("Name"),
+                              self.services.get(entry.get("Name"), "?"),
+                              _percent(entry.get("CPUPerc")), _bytes(used), _bytes(limit)))
+
+    def stop(self) -> dict:
+        """Stop sampling, write the CSV; {service: {cpu_percent_mean, memory_max_bytes,
+        memory_limit_bytes}} over the measured phase."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        with open(self.out, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(self.COLUMNS)
+            writer.writerows(self.rows)
+        summary: dict[str, dict] = {}
+        for _, _, service, cpu, used, limit in self.rows:
+            entry = summary.setdefault(service, {"cpu": [], "memory_max_bytes": 0,
+                                                 "memory_limit_bytes": limit})
+            entry["cpu"].append(cpu)
+            entry["memory_max_bytes"] = max(entry["memory_max_bytes"], used)
+        result = {}
+        for service, entry in summary.items():
+            cpu = entry.pop("cpu")
+            result[service] = {"cpu_percent_mean": round(sum(cpu) / len(cpu), 1)} | entry
+        return result
+
+
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4,
+          "kB": 1000, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+
+
+def _bytes(text: str) -> int:
+    """'45.6MiB' -> bytes (docker stats' memory figures)."""
+    text = text.strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return round(float(text[:-len(unit)]) * _UNITS[unit])
+            except ValueError:
+                return 0
+    return 0
+
+
+def _percent(text: str | None) -> float:
+    """'12.34%' -> 12.34."""
+    try:
+        return float((text or "0").rstrip("%"))
+    except ValueError:
+        return 0.0

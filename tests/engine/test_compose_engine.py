@@ -1,0 +1,107 @@
+"""The stacks as containers on a real Docker engine (make test-engine): the microservices
+come up healthy with only the gateway published, a container whose main process is
+killed from the host is restarted and the shop recovers, and the monolith comes up and
+goes down leaving nothing. The contract tests run on the same microservices stack in the
+same session (ARCHLAB_TEST_PLATFORM=compose). Each figure is printed for the record."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from archlab.platforms.compose import ComposePlatform
+from tests import ports
+from tests.conftest import PLATFORM
+
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800),
+              pytest.mark.skipif(PLATFORM != "compose",
+                                 reason="needs a Docker engine: run `make test-engine`")]
+
+DOCKER = os.environ.get("ARCHLAB_DOCKER", "docker")
+RESTART_TIMEOUT_SECONDS = 120
+
+
+def docker(*args: str) -> str:
+    return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True).stdout
+
+
+def record(name: str, value) -> None:
+    """A figure of this run, on the terminal (make test-engine runs with -s)."""
+    print(f"\nengine figure: {name} = {value}")
+
+
+@pytest.fixture(scope="module")
+def microservices(stacks):
+    return stacks.get("microservices")
+
+
+def test_the_microservices_come_up_healthy_with_only_the_gateway_published(microservices):
+    platform = microservices.platform
+    status = platform.status()
+    assert status.healthy, [(p.name, p.health) for p in status.processes]
+    assert {p.name for p in status.processes} >= {"gateway", "catalog", "orders-worker",
+                                                 "postgres", "card-processor"}
+    record("microservices time to healthy s (build included)",
+           platform._require_state()["startup_seconds"])
+    published = {}
+    for container in platform.containers("microservices"):
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        bindings = container["HostConfig"].get("PortBindings") or {}
+        if bindings:
+            published[service] = bindings
+        limits = container["HostConfig"]
+        # Every container runs within its CPU and memory limit.
+        assert limits["NanoCpus"] > 0 and limits["Memory"] > 0, service
+    assert list(published) == ["gateway"]
+    products = requests.get(microservices.base_url + "/api/products", timeout=30)
+    assert products.status_code == 200 and products.json()["items"]
+    size = int(docker("image", "inspect", "--format", "{{.Size}}",
+                      os.environ.get("ARCHLAB_IMAGE", "archlab:latest")))
+    record("image size MB", round(size / 1e6))
+
+
+def test_a_killed_main_process_is_restarted_and_the_shop_recovers(microservices):
+    platform = microservices.platform
+    catalog = next(p for p in platform.status().processes if p.name == "catalog")
+    # From the host, as a crash would: not `docker kill`, which counts as a manual stop.
+    os.kill(catalog.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while True:
+        now = next(p for p in platform.status().processes if p.name == "catalog")
+        if now.restarts > catalog.restarts and now.alive and now.health == "ok":
+            break
+        assert time.monotonic() - killed < RESTART_TIMEOUT_SECONDS, now
+        time.sleep(0.5)
+    record("catalog restarted and healthy after SIGKILL s", round(time.monotonic() - killed, 1))
+    while True:
+        answer = requests.get(microservices.base_url + "/api/products", timeout=30)
+        if answer.status_code == 200:
+            break
+        assert time.monotonic() - killed < RESTART_TIMEOUT_SECONDS, answer.text
+        time.sleep(0.5)
+    record("shop listing products again after SIGKILL s", round(time.monotonic() - killed, 1))
+    customer = microservices.customer()
+    product = answer.json()["items"][0]["id"]
+    order = customer.checkout([{"product_id": product, "quantity": 1}])
+    assert order.status_code == 201, order.text
+
+
+def test_the_monolith_comes_up_and_down_leaving_nothing():
+    platform = ComposePlatform(ports.stack_base("monolith"))
+    info = platform.up("monolith")
+    try:
+        record("monolith time to healthy s (build cached)", info.startup_seconds)
+        assert platform.status().healthy
+        assert requests.get(info.base_url + "/api/products", timeout=30).status_code == 200
+    finally:
+        platform.down()
+    left = docker("ps", "--all", "--quiet", "--filter",
+                  f"label=com.docker.compose.project={platform.project('monolith')}")
+    assert left.strip() == ""
+    networks = json.loads(docker("network", "ls", "--format", "{{json .Name}}").replace(
+        "\n", ",").rstrip(",").join("[]"))
+    assert not [n for n in networks if n.startswith(platform.project("monolith"))]
