@@ -150,7 +150,8 @@ def stack_sizing_text(record: dict) -> str:
         return ", ".join(f"{k} {v}" for k, v in record.items())
     plan = sizing_plans.from_dict(record["plan"])
     text = sizing_plans.describe(plan)
-    if plan.shares_source:
+    # One web process takes the whole split: where shares came from does not matter.
+    if plan.shares_source and len(plan.web()) > 1:
         text += f"; shares: {plan.shares_source}"
     return "; ".join([text, f"PostgreSQL max_connections {plan.max_connections}",
                       *plan.notes])
@@ -673,11 +674,15 @@ def _budget(summary: dict) -> list:
         # Invoices exist only where something was bought.
         rows += [[f"{arch}: invoices delivered", invoice_delivery(arch, settings)]
                  for arch in summary["architectures"] if buys(summary)]
+    choice = c.get("sizing", "per-process")
+    policy = choice.get("policy", "per-process") if isinstance(choice, dict) else choice
+    held = ("the same totals of web threads and PostgreSQL connections"
+            if policy == "equal-total" else
+            "the same worker and thread counts per web process")
     blocks = [Para("The architecture is the variable under study. Both ran on the same "
                    "cores, with the same load, data, PostgreSQL server and stack settings, "
-                   "the same worker and thread counts per web process, interleaved, "
-                   "alternating which architecture runs first. What else differed, as "
-                   "measured, is in the next section."),
+                   f"{held}, interleaved, alternating which architecture runs first. What "
+                   "else differed, as measured, is in the next section."),
               Table(["budget", ""], rows, "ll")]
     if b.get("note"):
         blocks.append(Para(b["note"], kind="warning"))

@@ -90,6 +90,28 @@ def test_a_killed_main_process_is_restarted_and_the_shop_recovers(microservices)
     assert order.status_code == 201, order.text
 
 
+def test_a_service_scales_up_and_down_behind_its_name(microservices):
+    platform = microservices.platform
+    report = platform.scale("catalog", 2)
+    assert (report.before, report.after) == (1, 2)
+    names = [p.name for p in platform.status().processes if p.name.startswith("catalog")]
+    assert sorted(names) == ["catalog", "catalog.2"]
+    for _ in range(20):  # the gateway's calls reach both containers through the name
+        assert requests.get(microservices.base_url + "/api/products",
+                            timeout=30).status_code == 200
+    record("catalog 1 -> 2 containers s", report.seconds)
+    report = platform.scale("catalog", 1)
+    assert (report.before, report.after) == (2, 1)
+    assert [p.name for p in platform.status().processes if p.name.startswith("catalog")] \
+        == ["catalog"]
+    # A connection the gateway kept to the removed container fails once at most; the
+    # shop answers again at once (its client retries or reconnects).
+    answers = [requests.get(microservices.base_url + "/api/products", timeout=30).status_code
+               for _ in range(10)]
+    record("answers after catalog 2 -> 1", answers)
+    assert answers[-5:] == [200] * 5
+
+
 def test_the_monolith_comes_up_and_down_leaving_nothing():
     platform = ComposePlatform(ports.stack_base("monolith"))
     info = platform.up("monolith")
