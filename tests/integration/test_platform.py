@@ -211,7 +211,7 @@ def test_a_failing_seed_command_fails_up_and_names_its_database(idle_platform):
 
     # Only the ghost's: the catalog's command ran beside it, and succeeded.
     message = str(raised.value)
-    assert message.startswith("the ghost database's seed command "
+    assert message.startswith("the ghost database's seed command: "
                               "`python -m microservices.ghost.seed --schema` exited with 1: ")
     assert message.endswith("No module named 'microservices.ghost')")
     assert processes_of_base(PORT_BASE) == []
