@@ -25,8 +25,11 @@ set +a
 export PATH="/usr/bin:$PATH" ARCHLAB_DOCKER=/usr/bin/docker ARCHLAB_COMPOSE=/usr/bin/docker-compose
 export BASE_IMAGE=local/python:3.11 POSTGRES_IMAGE=local/postgres:15
 export ARCHLAB_TEST_PLATFORM=compose ARCHLAB_TEST_ARCHS=microservices
-# The engine tests first (they bring the microservices up), then the contract on the same
-# stack; variants and the slow tier stay on the local platform.
+# The compose files validated by the compose command the install step put here (make test
+# may have run before it was installed, and skipped those checks); then the engine tests
+# (they bring the microservices up), then the contract on the same stack; variants and the
+# slow tier stay on the local platform.
+ARCHLAB_REQUIRE_COMPOSE=1 .venv/bin/python -m pytest -q tests/unit/test_compose_files.py
 .venv/bin/python -m pytest -s -m "not slow and not variant" \
     tests/engine tests/contract/test_catalog.py tests/contract/test_auth.py \
     tests/contract/test_checkout.py tests/contract/test_orders.py
