@@ -124,13 +124,13 @@ def sizing_policy_text(choice) -> str:
         tpc = tpc or sizing_plans.DEFAULT_THREADS_PER_CORE
         # Runs before the probe existed used the stated split.
         where = ({"probe": f"measured by a {choice.get('probe_s')} s probe run of each "
-                           "stack with several web processes, before the repeats "
-                           "(probe/ in the run folder)",
+                           "stack with several web processes, before the repeats, "
+                           "kept in probe/ of the run folder",
                   "default": "the stated default split"}.get(shares or "default"))
         return (f"equal-total: both stacks' web threads, and their PostgreSQL connections, "
                 f"add up to the same totals ({tpc} threads per monolith worker), split "
-                f"among the services by a share of CPU each, {where} (the row of each stack "
-                "says which shares it used)")
+                f"among the services by a share of CPU each, {where}; the row of each stack "
+                "says which shares it used")
     return (f"per-process: every web process one worker per core, "
             f"{sizing_plans.WEB_THREADS} threads each")
 
