@@ -149,13 +149,17 @@ class Bench:
         sampler = Sampler(info.state_dir, pid, folder / "metrics.csv",
                           cpus=self.budget.generator_cpus,
                           connections_out=folder / "connections.csv").start()
+        containers = isinstance(self.platform, ComposePlatform)
+        # Containers: the engine's processes (daemon, shims, the healthchecks it runs) work
+        # for the stack; on the local platform the supervisor's tree holds everything.
+        engine_pids = self.platform.engine_pids if containers else list
         # Every core the lab uses: a busy core the stack, Locust and the lab do not
         # explain is another program's load.
         window = hostcpu.Window(cpus=self.budget.lab_cpus,
                                 # read again at the close: a restarted process counts
-                                roots=lambda: [*stack_roots(info.state_dir), pid],
+                                roots=lambda: [*stack_roots(info.state_dir), pid,
+                                               *engine_pids()],
                                 extra_pids=[os.getpid()])
-        containers = isinstance(self.platform, ComposePlatform)
         # Containers: their logs through the engine, and the engine's own CPU and memory
         # readings of each container beside the sampler's of their processes.
         logs = (self.platform.access_logs() if containers
@@ -204,7 +208,9 @@ class Bench:
             "generator": {"pid": pid, "cpu_percent_mean": load.mean,
                           "cpu_percent_max": load.max, "samples": load.samples,
                           "overloaded": overloaded},
-            "host_cpu": host.to_dict() if host is not None else None,
+            # On containers, which engine processes the window counted as the platform's.
+            "host_cpu": (host.to_dict() | ({"engine_pids": engine_pids()} if containers
+                                           else {})) if host is not None else None,
             "census": census.take(info.state_dir, state) | {"access_log_lines": lines},
             "exit_code": run.process.returncode,
         } | ({"containers": engine_figures} if engine is not None else {})

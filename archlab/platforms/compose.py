@@ -25,6 +25,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
 from archlab import config, limits, sizing
 from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
 from archlab.platforms import processes
@@ -47,6 +49,23 @@ READY_TIMEOUT_SECONDS = 600.0
 STOP_TIMEOUT_SECONDS = 10
 STATE_FILE = "state.json"
 ENV_FILE = "compose.env"
+# The engine's daemon on this host (Debian's docker.io starts containerd as its child), and
+# the per-container shims, which are the parents of a container's main process and of
+# every healthcheck the engine runs in it.
+ENGINE_DAEMON = "dockerd"
+SHIM_PREFIX = "containerd-shim"
+
+
+def engine_processes(table: dict[int, tuple[int, str]], container_pids) -> list[int]:
+    """The pids of a local engine's processes that work for a stack, from a process table
+    {pid: (parent pid, name)}: the daemon (its tree holds containerd) and the shim of each
+    of the stack's containers (`container_pids`: their main processes)."""
+    found = [pid for pid, (_, name) in table.items() if name == ENGINE_DAEMON]
+    for pid in container_pids:
+        parent = table.get(pid, (0, ""))[0]
+        if table.get(parent, (0, ""))[1].startswith(SHIM_PREFIX) and parent not in found:
+            found.append(parent)
+    return found
 
 
 def env_prefix(process: str) -> str:
@@ -197,6 +216,15 @@ class ComposePlatform(Platform):
         find the stack's process trees as they do locally (an engine on this machine)."""
         running = {p.name: {"pid": p.pid} for p in self.status().processes if p.pid}
         write_json(self.state_dir / "processes.json", {"processes": running})
+
+    def engine_pids(self) -> list[int]:
+        """The engine's processes on this host that serve this stack (engine_processes):
+        the host-CPU window counts them as the platform's, not another program's load.
+        None are found for an engine on another machine."""
+        running = read_json(self.state_dir / "processes.json") or {"processes": {}}
+        table = {p.pid: (p.info["ppid"], p.info["name"] or "")
+                 for p in psutil.process_iter(["ppid", "name"])}
+        return engine_processes(table, [p["pid"] for p in running["processes"].values()])
 
     def condition(self) -> str:
         """'running' when a compose stack is up at this port base, else 'down'."""
@@ -473,11 +501,65 @@ class ContainerLogs:
         return {name: n for name, n in counts.items() if n}
 
 
+def read_cpu_stat(pid: int, root: Path = Path("/")) -> dict | None:
+    """The CPU quota accounting of the cgroup process `pid` runs in, from the kernel's
+    cpu.stat (cgroup v2, or v1's cpu controller): {"periods", "throttled_periods",
+    "throttled_s"}; None where it cannot be read (an engine on another machine, a cgroup
+    without the cpu controller, a process gone). `root`: where /proc and /sys are."""
+    try:
+        lines = (root / f"proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    cgroups = root / "sys/fs/cgroup"
+    candidates = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        path = path.lstrip("/")
+        if controllers == "":
+            candidates.append(cgroups / path / "cpu.stat")
+        elif "cpu" in controllers.split(","):
+            candidates += [cgroups / controllers / path / "cpu.stat",
+                           cgroups / "cpu" / path / "cpu.stat"]
+    for candidate in candidates:
+        try:
+            fields = dict(line.split() for line in candidate.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if "nr_throttled" not in fields:
+            continue
+        throttled = (int(fields["throttled_usec"]) / 1e6 if "throttled_usec" in fields
+                     else int(fields.get("throttled_time", 0)) / 1e9)
+        return {"periods": int(fields["nr_periods"]),
+                "throttled_periods": int(fields["nr_throttled"]), "throttled_s": throttled}
+    return None
+
+
+def throttling(before: dict[str, dict | None], after: dict[str, dict | None],
+               services: dict[str, str]) -> dict[str, dict]:
+    """{service: {"throttled_s", "throttled_periods_percent"}} between two readings of
+    each container's cpu.stat (by container name), the replicas of a service summed;
+    containers read at only one end are left out."""
+    sums: dict[str, list[float]] = {}
+    for name, end in after.items():
+        start = before.get(name)
+        if start is None or end is None:
+            continue
+        total = sums.setdefault(services.get(name, "?"), [0, 0, 0.0])
+        total[0] += end["periods"] - start["periods"]
+        total[1] += end["throttled_periods"] - start["throttled_periods"]
+        total[2] += end["throttled_s"] - start["throttled_s"]
+    return {service: {"throttled_s": round(seconds, 3),
+                      "throttled_periods_percent": round(100 * throttled / periods, 1)
+                      if periods else 0.0}
+            for service, (periods, throttled, seconds) in sums.items()}
+
+
 class EngineStats:
     """`docker stats` of the stack's containers, streamed by the engine about once a
     second, written from `begin` on to a CSV (elapsed_s, container, service, cpu_percent,
     memory_bytes, memory_limit_bytes); `stop` gives each service's mean CPU and largest
-    memory."""
+    memory, and, with an engine on this machine, how long its containers were held at
+    their CPU quota over the measured phase (the kernel's cpu.stat of each container)."""
 
     COLUMNS = ("elapsed_s", "container", "service", "cpu_percent", "memory_bytes",
                "memory_limit_bytes")
@@ -497,6 +579,8 @@ class EngineStats:
         ids = [c["Id"] for c in running]
         self.services = {c["Name"].lstrip("/"): c["Config"]["Labels"].get(
             "com.docker.compose.service", "?") for c in running}
+        self.pids = {c["Name"].lstrip("/"): c["State"].get("Pid") for c in running}
+        self.quota_before: dict[str, dict | None] = {}
         self.process = subprocess.Popen(
             [self.cli.docker, "stats", "--format", "{{json .}}", *ids],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -510,6 +594,10 @@ class EngineStats:
     def begin(self) -> None:
         """The measured phase starts now."""
         self.began = time.monotonic()
+        self.quota_before = self._read_quotas()
+
+    def _read_quotas(self) -> dict[str, dict | None]:
+        return {name: read_cpu_stat(pid) for name, pid in self.pids.items() if pid}
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -527,7 +615,10 @@ class EngineStats:
 
     def stop(self) -> dict:
         """Stop sampling, write the CSV; {service: {cpu_percent_mean, memory_max_bytes,
-        memory_limit_bytes}} over the measured phase."""
+        memory_limit_bytes}, and throttled_s and throttled_periods_percent where cpu.stat
+        could be read} over the measured phase."""
+        quotas = (throttling(self.quota_before, self._read_quotas(), self.services)
+                  if self.began is not None else {})
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
@@ -547,6 +638,8 @@ class EngineStats:
         for service, entry in summary.items():
             cpu = entry.pop("cpu")
             result[service] = {"cpu_percent_mean": round(sum(cpu) / len(cpu), 1)} | entry
+        for service, quota in quotas.items():
+            result[service] = result.get(service, {}) | quota
         return result
 
 

@@ -785,10 +785,14 @@ def _host_noise(summary: dict) -> list:
                      "cannot say whether another program's load overlapped it.",
                      kind="warning")]
     noisy = [f"{arch} {r}" for arch in archs for r in a[arch].get("noisy_repeats", [])]
+    engine = ("; on containers also the Docker engine's processes that serve the stack: "
+              "its daemon, and each container's shim with the healthchecks it runs"
+             if any((r.get("host_cpu") or {}).get("engine_pids")
+                    for arch in archs for r in a[arch]["repeats"]) else "")
     blocks = [Para(f"At the start and the end of every measured phase the lab read the "
                    f"busy time of each CPU it uses (the system's and the generator's "
                    f"cores) and the CPU time of every process it knows (the stack, Locust, "
-                   f"the lab itself). Busy time "
+                   f"the lab itself{engine}). Busy time "
                    f"they do not explain is another program's load (or the kernel's work "
                    f"for nobody in particular). A repeat above {num(limit)}% of one core "
                    f"is flagged: its figures may be off.")]

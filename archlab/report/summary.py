@@ -197,6 +197,8 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
         "sold_out": stock == 0,
         "host_cpu": host,
         "noisy": bool(host and host.get("flagged")),
+        # On containers: the engine's figures per service (run.json), else absent.
+        "containers": rep.run.get("containers"),
         "held": held_figures(rep, sut_mib, sut_cores),
         "open_loop": open_loop_figures(rep.openloop),
         **{f"corrected_{p}_ms": (rep.openloop["corrected"][f"{p}_ms"] if rep.openloop

@@ -97,7 +97,42 @@ def paragraph(summary: dict) -> str | None:
              "keep their durations."]
     if found:
         words.append(_verdict(summary, faster, slower, more, cpu_ratio, thr))
+    quota = _quota(summary, (first, second))
+    if quota:
+        words.append(quota)
     return " ".join(words)
+
+
+def throttled(summary: dict, arch: str) -> dict[str, float] | None:
+    """On containers: seconds each service was held at its CPU quota in the measured
+    phase, mean over the repeats that recorded it; None where none did."""
+    records = [r["containers"] for r in summary["arch"][arch]["repeats"]
+               if any("throttled_s" in c for c in (r.get("containers") or {}).values())]
+    if not records:
+        return None
+    services = {name for record in records for name in record}
+    return {name: sum((record.get(name) or {}).get("throttled_s", 0.0)
+                      for record in records) / len(records) for name in services}
+
+
+def _quota(summary: dict, archs: tuple[str, ...]) -> str | None:
+    """How long each stack's containers waited at their CPU quota (the kernel's
+    throttling), when the run measured it: time a hard limit, not the cores, took."""
+    held = {x: throttled(summary, x) for x in archs}
+    if None in held.values():
+        return None
+    parts = []
+    for arch in archs:
+        total = sum(held[arch].values())
+        top = sorted(((s, v) for s, v in held[arch].items() if v >= 0.05),
+                     key=lambda sv: -sv[1])[:3]
+        most = f" (most: {', '.join(f'{_component(s)} {v:.1f} s' for s, v in top)})" if top \
+            else ""
+        parts.append(f"{noun(arch)[0]} {total:.1f} s{most}")
+    return ("On containers each one may use only its CPU quota; the time the kernel held "
+            "them at it (throttled) per measured phase, summed over the containers and "
+            f"averaged over the repeats: {'; '.join(parts)}. A container throttled while "
+            "the core had idle time waited on its own limit, not on the core.")
 
 
 def _verdict(summary: dict, faster: str, slower: str, more: str, cpu_ratio: dict,

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+import psutil
 import pytest
 import requests
 
@@ -62,6 +63,17 @@ def test_the_microservices_come_up_healthy_with_only_the_gateway_published(micro
     size = int(docker("image", "inspect", "--format", "{{.Size}}",
                       os.environ.get("ARCHLAB_IMAGE", "archlab:latest")))
     record("image size MB", round(size / 1e6))
+
+
+def test_the_engine_processes_serving_the_stack_are_found_for_the_noise_window(microservices):
+    platform = microservices.platform
+    platform.record_pids()
+    found = platform.engine_pids()
+    names = {pid: psutil.Process(pid).name() for pid in found}
+    assert "dockerd" in names.values()
+    gateway = next(p for p in platform.status().processes if p.name == "gateway")
+    shim = psutil.Process(gateway.pid).ppid()
+    assert shim in found and names[shim].startswith("containerd-shim")
 
 
 def test_a_killed_main_process_is_restarted_and_the_shop_recovers(microservices):

@@ -165,3 +165,72 @@ def test_a_second_up_at_the_same_base_is_refused(platform):
     platform.up("microservices")
     with pytest.raises(LabError, match="already up"):
         platform.up("monolith")
+
+
+# -- the engine's processes, for the host-noise window ------------------------------------
+
+TABLE = {
+    1: (0, "systemd"),
+    900: (1, "dockerd"),
+    901: (900, "containerd"),
+    950: (1, "containerd-shim-runc-v2"),   # the gateway's shim
+    951: (950, "gunicorn"),                 # the gateway's main process
+    952: (950, "python"),                   # a healthcheck the engine runs in it
+    960: (1, "containerd-shim-runc-v2"),   # another stack's container
+    961: (960, "gunicorn"),
+    970: (1, "sshd"),
+    971: (970, "gunicorn"),                 # a process that is not in a container
+}
+
+
+def test_the_engine_processes_are_the_daemon_and_the_stacks_own_shims():
+    assert compose.engine_processes(TABLE, [951]) == [900, 950]
+
+
+def test_a_parent_that_is_not_a_shim_is_not_counted_nor_a_missing_process():
+    assert compose.engine_processes(TABLE, [971, 12345]) == [900]
+    assert compose.engine_processes({1: (0, "systemd")}, [951]) == []
+
+
+# -- CPU quota throttling, from the kernel's cpu.stat --------------------------------------
+
+
+def fake_host(tmp_path, cgroup_lines: str, stat_path: str, stat: str):
+    (tmp_path / "proc/77").mkdir(parents=True)
+    (tmp_path / "proc/77/cgroup").write_text(cgroup_lines)
+    where = tmp_path / "sys/fs/cgroup" / stat_path
+    where.mkdir(parents=True)
+    (where / "cpu.stat").write_text(stat)
+    return tmp_path
+
+
+@pytest.mark.parametrize("cgroup, where, stat, expected", [
+    # cgroup v1: the cpu controller's hierarchy; throttled_time in nanoseconds.
+    ("4:memory:/docker/abc\n1:cpu:/docker/abc\n0::/\n", "cpu/docker/abc",
+     "nr_periods 200\nnr_throttled 50\nthrottled_time 2500000000\n", (200, 50, 2.5)),
+    # cgroup v2: one hierarchy; throttled_usec in microseconds.
+    ("0::/system.slice/docker-abc.scope\n", "system.slice/docker-abc.scope",
+     "usage_usec 9\nnr_periods 10\nnr_throttled 4\nthrottled_usec 300000\n", (10, 4, 0.3)),
+], ids=["v1", "v2"])
+def test_cpu_stat_is_read_from_the_process_cgroup(tmp_path, cgroup, where, stat, expected):
+    root = fake_host(tmp_path, cgroup, where, stat)
+    periods, throttled, seconds = expected
+    assert compose.read_cpu_stat(77, root) == {"periods": periods,
+                                               "throttled_periods": throttled,
+                                               "throttled_s": seconds}
+
+
+def test_cpu_stat_of_a_process_not_here_is_none(tmp_path):
+    assert compose.read_cpu_stat(77, tmp_path) is None
+
+
+def test_throttling_sums_a_services_replicas_between_the_readings():
+    before = {"s-catalog-1": {"periods": 100, "throttled_periods": 10, "throttled_s": 1.0},
+              "s-catalog-2": {"periods": 0, "throttled_periods": 0, "throttled_s": 0.0},
+              "s-gateway-1": None}
+    after = {"s-catalog-1": {"periods": 200, "throttled_periods": 60, "throttled_s": 3.0},
+             "s-catalog-2": {"periods": 100, "throttled_periods": 0, "throttled_s": 0.0},
+             "s-gateway-1": {"periods": 100, "throttled_periods": 100, "throttled_s": 9.0}}
+    services = {"s-catalog-1": "catalog", "s-catalog-2": "catalog", "s-gateway-1": "gateway"}
+    assert compose.throttling(before, after, services) == {
+        "catalog": {"throttled_s": 2.0, "throttled_periods_percent": 25.0}}
