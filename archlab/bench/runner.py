@@ -150,15 +150,17 @@ class Bench:
                           cpus=self.budget.generator_cpus,
                           connections_out=folder / "connections.csv").start()
         containers = isinstance(self.platform, ComposePlatform)
-        # Containers: the engine's processes (daemon, shims, the healthchecks it runs) work
-        # for the stack; on the local platform the supervisor's tree holds everything.
-        engine_pids = self.platform.engine_pids if containers else list
+        # The engine's processes a container stack uses, as the window last read them.
+        engine_pids: list[int] = []
+
+        def roots() -> list[int]:
+            # Read again at the close: a restarted process counts.
+            engine_pids[:] = self.platform.engine_pids()
+            return [*stack_roots(info.state_dir), pid, *engine_pids]
+
         # Every core the lab uses: a busy core the stack, Locust and the lab do not
         # explain is another program's load.
-        window = hostcpu.Window(cpus=self.budget.lab_cpus,
-                                # read again at the close: a restarted process counts
-                                roots=lambda: [*stack_roots(info.state_dir), pid,
-                                               *engine_pids()],
+        window = hostcpu.Window(cpus=self.budget.lab_cpus, roots=roots,
                                 extra_pids=[os.getpid()])
         # Containers: their logs through the engine, and the engine's own CPU and memory
         # readings of each container beside the sampler's of their processes.
@@ -208,8 +210,8 @@ class Bench:
             "generator": {"pid": pid, "cpu_percent_mean": load.mean,
                           "cpu_percent_max": load.max, "samples": load.samples,
                           "overloaded": overloaded},
-            # On containers, which engine processes the window counted as the platform's.
-            "host_cpu": (host.to_dict() | ({"engine_pids": engine_pids()} if containers
+            # On containers, which engine processes the window counted as the stack's.
+            "host_cpu": (host.to_dict() | ({"engine_pids": engine_pids} if containers
                                            else {})) if host is not None else None,
             "census": census.take(info.state_dir, state) | {"access_log_lines": lines},
             "exit_code": run.process.returncode,

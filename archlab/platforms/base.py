@@ -125,3 +125,9 @@ class Platform(ABC):
     @abstractmethod
     def wait_ready(self, timeout: float) -> None:
         """Return once every process is healthy; raise StackNotReady after `timeout` s."""
+
+    def engine_pids(self) -> list[int]:
+        """Processes on this host outside the stack's own trees that work for it (a
+        container engine's); the host-CPU window counts them as the stack's. None for
+        processes the platform starts itself: the supervisor's tree holds them all."""
+        return []
