@@ -102,7 +102,7 @@ def log_degraded(name: str, what: str) -> None:
 
 def saved_tokens() -> dict[str, str]:
     """Tokens an earlier run against the same stack saved in ARCHLAB_TOKEN_CACHE: the
-    warm-up logs in, the measured run reuses those logins, so no password check (~70 ms
+    warm-up logs in, the measured run reuses those logins, so no password check (~0.12 s
     of server CPU each) falls into the measured phase."""
     path = os.environ.get("ARCHLAB_TOKEN_CACHE")
     if not path or not os.path.exists(path):
@@ -189,7 +189,7 @@ class ShopUser(FastHttpUser):
                        f"products matching {word!r}")
 
     def login(self) -> None:
-        """Log in once (a password check costs ~70 ms: never per task)."""
+        """Log in once (a password check costs ~0.12 s of CPU: never per task)."""
         self.email = next_customer_email()
         if self.email in _tokens:
             self.auth = {"Authorization": f"Bearer {_tokens[self.email]}"}

@@ -1,9 +1,9 @@
 """The stacks as containers on a real Docker engine (make test-engine): the microservices
 come up healthy with only the gateway published, logins queued at accounts' small CPU
-quota are answered, a container whose main process is
-killed from the host is restarted and the shop recovers, and the monolith comes up and
-goes down leaving nothing. The contract tests run on the same microservices stack in the
-same session (ARCHLAB_TEST_PLATFORM=compose). Each figure is printed for the record."""
+quota are answered, a container whose main process is killed from the host is restarted
+and the shop recovers, and the monolith comes up and goes down leaving nothing. The
+contract tests run on the same microservices stack in the same session
+(ARCHLAB_TEST_PLATFORM=compose). Each figure is printed for the record."""
 
 import json
 import os
@@ -85,7 +85,9 @@ def test_logins_arriving_together_at_the_smallest_quota_are_answered_not_503(mic
     accounts = next(c for c in microservices.platform.containers("microservices")
                     if c["Config"]["Labels"]["com.docker.compose.service"] == "accounts")
     cpus = accounts["HostConfig"]["NanoCpus"] / 1e9
-    threads = 4
+    # As many logins as accounts has request threads: all of them share its quota.
+    env = dict(item.split("=", 1) for item in accounts["Config"]["Env"])
+    threads = int(env["WEB_WORKERS"]) * int(env["WEB_THREADS"])
 
     def login(n: int) -> tuple[int, float]:
         started = time.monotonic()

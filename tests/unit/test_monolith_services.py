@@ -47,7 +47,7 @@ from tests.unit import fakes
 TODAY = datetime.date(2026, 1, 15)
 SECRET = "unit-test-secret"
 PASSWORD = "correct horse"
-# scrypt costs ~72 ms per hash: hash once for the whole module.
+# scrypt costs ~0.12 s per hash: hash once for the whole module.
 PASSWORD_HASH = hash_password(PASSWORD, salt="unit-test-salt")
 
 BUYER = 1
