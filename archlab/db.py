@@ -168,6 +168,22 @@ def server_version(dsn: str) -> dict:
     return {"server_version": short, "server_version_num": number, "version": full}
 
 
+def terminate_connections(admin_dsn: str, users: list[str]) -> int:
+    """End the sessions of `users` (client backends only, never our own) with
+    pg_terminate_backend; returns how many were ended. A fault to test against."""
+    try:
+        with closing(psycopg2.connect(admin_dsn, connect_timeout=5)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                            "AND usename = ANY(%s)", [list(users)])
+                return sum(1 for (ended,) in cur.fetchall() if ended)
+    except psycopg2.Error as exc:
+        raise LabError(f"terminating the connections of {', '.join(users)} failed: "
+                       f"{exc}") from exc
+
+
 def _recreate_database(admin_dsn: str, name: str, role: str, password: str) -> None:
     """Drop and create `role` (LOGIN, password) and database `name` owned by it, which
     only its owner may connect to."""
@@ -405,6 +421,17 @@ class EmbeddedPostgres:
                 f"Its log ended with:\n{_tail(log)}"
             )
 
+    def restart(self, env: dict[str, str] | None = None) -> None:
+        """Restart the running cluster (fast shutdown, then start with the options of the
+        last start) and wait until it accepts connections; `env` goes to the server."""
+        # pg_ctl reads the last start's options from postmaster.opts; -l again, or the
+        # new server would write its log into setup.log instead of postgres.log.
+        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
+                str(self.log_path), "-m", "fast", "-w", "-t", "30", "restart"]
+        if self._run(argv, env) != 0:
+            raise LabError(f"PostgreSQL on 127.0.0.1:{self.port} did not restart. Its log "
+                           f"ended with:\n{_tail(self.log_path)}")
+
     def _run(self, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Run a server program as the server's user, output to setup.log; returns its code.
 
@@ -536,6 +563,12 @@ class ExternalPostgres:
     def start(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
               env: dict[str, str] | None = None) -> None:
         """Nothing to start: the server runs already, and its settings are its own."""
+
+    def restart(self, env: dict[str, str] | None = None) -> None:
+        """Refused: the lab never stops a server it did not start."""
+        raise LabError(f"the external PostgreSQL at {self.host}:{self.port} "
+                       "(ARCHLAB_DATABASE_URL) is not restarted by the lab: it only creates "
+                       "and drops databases there; restart that server yourself")
 
     def describe(self) -> str:
         """Where the server is, for people."""

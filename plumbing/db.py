@@ -4,10 +4,19 @@ psycopg2's own pools raise PoolError at once when every connection is busy, and
 with minconn < maxconn they close connections on return. A web process wants the
 opposite: a fixed set of connections (one per serving thread), opened after the
 fork, and a bounded wait when all are busy. That is small enough to write here.
+
+A pool survives its database: after PostgreSQL restarts, or a backend is ended with
+pg_terminate_backend, its idle connections are dead. Before lending one, the pool
+checks it without a round trip (an idle autocommit connection has nothing to read, so
+a readable socket means the server closed it, or sent a notification) and opens a
+fresh connection in place of a dead one. It retries only when the connection was dead
+before the statement was sent, never after COMMIT was sent: the pool never re-sends
+anything. A connection that breaks while lent fails that request and is dropped.
 """
 
 import os
 import queue
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,13 +55,47 @@ class Pool:
         return conn
 
     def _take(self):
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            return self._connect()
+        """An idle connection found alive, else a new one."""
+        # Retry only when the connection was dead before the statement was sent, never
+        # after COMMIT was sent: a dead idle connection is replaced here, before the
+        # caller sends anything on it; nothing that was sent is ever sent again.
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if self._alive(conn):
+                return conn
+            self._discard(conn)
+
+    @staticmethod
+    def _alive(conn) -> bool:
+        """Whether an idle connection is still open, checked without a round trip."""
+        # Idle in autocommit, nothing should be readable on its socket. Readable means
+        # the server said something on its own: a FATAL ("terminating connection") then
+        # end of file when its backend was ended, or a NOTIFY on a connection that
+        # LISTENs. conn.poll() reads it: the FATAL lands in conn.notices (libpq hands an
+        # error that came unasked to the notice processor), the end of file raises, a
+        # notification is kept in conn.notifies. A FATAL is a backend's last word, so it
+        # means dead even before the end of file is read; otherwise read again while
+        # readable, bounded, so a chatty LISTEN cannot keep us here.
+        # poll(2), not select(2): a process may hold file descriptors above 1023.
         if conn.closed:
-            return self._connect()
-        return conn
+            return False
+        try:
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            for _ in range(8):
+                if not poller.poll(0):
+                    return True
+                conn.poll()
+                if conn.closed or (conn.notices and conn.notices[-1].startswith("FATAL:")):
+                    return False
+        except BROKEN:
+            return False
+        # Still readable after that many reads: something keeps talking; a live
+        # connection that LISTENs does that, a dead one would have raised.
+        return not conn.closed
 
     @contextmanager
     def connection(self) -> Iterator[psycopg2.extensions.connection]:

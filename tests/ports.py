@@ -35,7 +35,7 @@ REPLICAS = BASE + 4500          # test_replicas (replicas' private ports at +310
 # Throwaway PostgreSQL clusters of the service integration tests: one port each.
 CLUSTERS = {name: BASE + 5000 + i for i, name in enumerate((
     "monolith_data", "ms_services", "inventory", "payments", "cardprocessor",
-    "notifications", "invoices", "nothing_listens"))}
+    "notifications", "invoices", "nothing_listens", "pool"))}
 
 
 def stack_base(architecture: str, variant: bool = False) -> int:

@@ -4,6 +4,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from archlab.errors import LabError
 from archlab.stacks import Stack
 
 
@@ -131,3 +132,15 @@ class Platform(ABC):
         container engine's); the host-CPU window counts them as the stack's. None for
         processes the platform starts itself: the supervisor's tree holds them all."""
         return []
+
+    def terminate_db_connections(self, role: str | None = None) -> int:
+        """End the stack's database sessions (of `role` only, when given); returns how
+        many were ended. A fault for the chaos tests."""
+        raise LabError(f"{type(self).__name__}: ending database sessions is not supported "
+                       "on this platform")
+
+    def restart_database(self) -> None:
+        """Restart the stack's PostgreSQL and return once it accepts connections again.
+        A fault for the chaos tests."""
+        raise LabError(f"{type(self).__name__}: restarting the database is not supported "
+                       "on this platform")

@@ -32,12 +32,14 @@ from urllib.parse import urlsplit
 
 import psutil
 import requests
+from psycopg2.extensions import parse_dsn
 
 from archlab import config, sizing
 from archlab.db import (
     database_from_state,
     open_database,
     server_version,
+    terminate_connections,
 )
 from archlab.errors import LabError, NoStackRunning, StackAlreadyRunning, StackNotReady
 from archlab.platforms import processes
@@ -940,6 +942,38 @@ class LocalPlatform(Platform):
         if minimum < 0:
             raise LabError(f"cannot restock to {minimum} units: give a number >= 0")
         self._run_seeds(self._require_state(), ["--restock", str(minimum)], stock_only=True)
+
+    # -- database faults (for the chaos tests and by hand) ------------------------
+
+    def terminate_db_connections(self, role: str | None = None) -> int:
+        """End the stack's database sessions (pg_terminate_backend), those of one of its
+        roles (state.json "databases" "role") when given; returns how many were ended.
+        Only the stack's own roles: on an ARCHLAB_DATABASE_URL server other stacks'
+        sessions are left alone."""
+        state = self._require_state()
+        if not state.get("database"):
+            raise LabError(f"the stack at port base {self.ports.base} has no database yet")
+        users = {d["role"]: parse_dsn(d["dsn"])["user"] for d in state["databases"]}
+        if role is not None and role not in users:
+            raise LabError(f"{role!r} is not a role of this stack: "
+                           f"{', '.join(sorted(users)) or 'it has none'}")
+        chosen = [users[role]] if role is not None else sorted(set(users.values()))
+        return terminate_connections(database_from_state(state["database"]).admin_dsn,
+                                     chosen)
+
+    def restart_database(self) -> None:
+        """Restart the stack's PostgreSQL (fast shutdown: every session ends) and return
+        once it accepts connections again; a LabError for an ARCHLAB_DATABASE_URL server,
+        which the lab does not restart."""
+        state = self._require_state()
+        if not state.get("database"):
+            raise LabError(f"the stack at port base {self.ports.base} has no database yet")
+        db = database_from_state(state["database"])
+        # The run id, as at `up`: `down` finds a server it left behind by it.
+        db.restart(env={processes.RUN_ID_VAR: state["run_id"]})
+        state["pids"]["postgres"] = db.pid
+        state["database"] = db.to_state()
+        self._save(state)
 
     def _require_state(self) -> dict:
         state = read_json(self.state_file)

@@ -73,6 +73,10 @@ class Wakeup:
                     cur.execute(f"LISTEN {OUTBOX_CHANNEL}")
             if select.select([self.conn], [], [], seconds)[0]:
                 self.conn.poll()
+                if self.conn.notices and self.conn.notices[-1].startswith("FATAL:"):
+                    # The server ended this backend (a restart, pg_terminate_backend):
+                    # no wake-up, a lost connection, reopened at the next wait.
+                    raise psycopg2.OperationalError(self.conn.notices[-1].strip())
                 self.conn.notifies.clear()
         except (psycopg2.Error, OSError) as exc:
             log.warning("relay wake-up unavailable (%s); polling", exc)

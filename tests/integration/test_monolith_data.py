@@ -347,24 +347,3 @@ def test_pool_waits_then_gives_up(pool):
                 pass
     with pool.connection() as conn:  # both came back
         assert conn.autocommit is True
-
-
-def test_pool_drops_broken_connections(pool, dsn):
-    with pool.connection() as a, pool.connection() as b, a.cursor() as ca, b.cursor() as cb:
-        ca.execute("SELECT pg_backend_pid()")
-        cb.execute("SELECT pg_backend_pid()")
-        pids = [ca.fetchone()[0], cb.fetchone()[0]]
-    killer = psycopg2.connect(dsn)
-    killer.autocommit = True
-    with killer.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", (pids,))
-    killer.close()
-    failures = 0
-    for _ in range(2):
-        try:
-            with pool.connection() as conn, conn.cursor() as cur:
-                cur.execute("SELECT 1")
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            failures += 1
-    assert failures == 2
-    assert pool.ping()  # new connections took their place
