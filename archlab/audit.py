@@ -62,18 +62,42 @@ def _payments(figures: dict, settled: bool) -> Verdict:
                    f"{figures['orders']['PAID']} PAID orders and the processor's record")
 
 
+def stuck(figures: dict) -> list[dict]:
+    """The undecided checkouts recovery has tried and not decided within its bound: what
+    it asks (the card processor, say) has stayed unreachable for longer."""
+    undecided = figures["undecided"]
+    return [item for item in undecided["items"]
+            if item["attempts"] and item["age_seconds"] > undecided["bound_seconds"]]
+
+
+def _describe(item: dict) -> str:
+    return (f"{item['kind'].replace('_', ' ')} {item['id']} ({item['age_seconds']:.0f} s, "
+            f"{item['attempts']} attempts: {item['last_error'] or 'no error kept'})")
+
+
 def _recovered(figures: dict, settled: bool) -> Verdict:
     res = figures["reservations"]
     pending = figures["orders"]["PENDING"]
+    undecided = figures["undecided"]
     problems = []
+    late = stuck(figures)
+    if late:
+        listed = "; ".join(_describe(item) for item in late[:3])
+        more = f" and {len(late) - 3} more" if len(late) > 3 else ""
+        problems.append(f"{len(late)} checkouts undecided past the "
+                        f"{undecided['bound_seconds']:.0f} s bound: {listed}{more}")
     if settled and pending:
         problems.append(f"{pending} orders still PENDING")
+    if settled and undecided["count"] and not late:
+        problems.append(f"{undecided['count']} checkouts recovery has not decided")
     if settled and res["held"]:
         problems.append(f"{res['held']} reservations still hold stock, "
                         f"{res['held_for_final_orders']} of them for decided orders")
     return Verdict(3, "nothing left undecided", not problems,
-                   "; ".join(problems) or ("no PENDING order, no stock held" if settled
-                                           else "judged only once settled"))
+                   "; ".join(problems) or (
+                       "no PENDING order, no stock held, no charge unsettled" if settled
+                       else f"{undecided['count']} checkouts in recovery, none past its "
+                            f"{undecided['bound_seconds']:.0f} s bound"))
 
 
 def _keys(figures: dict, settled: bool) -> Verdict:

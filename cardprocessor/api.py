@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 from plumbing.db import Pool
 from plumbing.errors import ApiError
 from plumbing.http import parsed_json
+from plumbing.testhooks import fault_point
 from shop.cards import LATE_ANSWER_CARD, Outcome, authorize, parse_card
 from shop.numbers import whole_number
 
@@ -117,6 +118,7 @@ def charge():
     # parse_card's ValidationError is answered 422 by plumbing.errors.
     card = parse_card(raw_card, datetime.date.today())
     outcome = authorize(card, amount_cents)
+    fault_point("cardprocessor.charge:before")
     if outcome is Outcome.PROCESSOR_ERROR:
         return processor_error(503, "processor_error",
                                "the card processor failed; nothing was charged")
@@ -128,6 +130,7 @@ def charge():
         created = row is not None
         if not created:
             row = charges.get(reference)
+    fault_point("cardprocessor.charge:after")
     _, status, recorded_cents, _, _ = row
     # A tombstone is answered whatever the amount: the merchant cancelled this reference.
     if not created and status != "voided" and recorded_cents != amount_cents:

@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 from flask import g, has_request_context
 from urllib3 import HTTPConnectionPool, Timeout
-from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError
+from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError, NewConnectionError
 from urllib3.util import parse_url
 
 from plumbing.observability import REQUEST_ID_HEADER
+from plumbing.testhooks import fault_point
 from shop.cards import Card
 
 DEFAULT_URL = "http://127.0.0.1:8108"
@@ -79,6 +80,8 @@ class CardProcessor:
         if url.scheme != "http" or not url.host:
             raise ValueError(f"card processor URL must be http://host:port, not {base_url!r}")
         self._prefix = (url.path or "").rstrip("/")
+        # The longest one call waits for its answer (and for a pooled connection).
+        self.timeout = timeout
         # A caller that finds all `maxsize` connections busy waits at most this long;
         # with one connection per calling thread it never waits.
         self._pool_timeout = timeout
@@ -169,6 +172,10 @@ class CardProcessor:
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
+        point = f"call cardprocessor {method} {path}"
+        if fault_point(point + ":before") == "refuse":
+            # What urllib3 raises for a refused connection: nothing was sent.
+            raise NewConnectionError(None, "connection refused (test hook)")
         response = self._pool.urlopen(method, self._prefix + path, body=data, headers=headers,
                                       redirect=False, pool_timeout=self._pool_timeout)
         try:
@@ -176,6 +183,7 @@ class CardProcessor:
         # RecursionError: a body nested deeper than the parser goes is no answer either.
         except (ValueError, RecursionError):
             answer = None
+        fault_point(point + ":after")
         return response.status, answer
 
 

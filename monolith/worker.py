@@ -19,13 +19,13 @@ from monolith.services.invoicing import (
     mailer_from_config,
     printer_from_config,
 )
-from monolith.services.payments import settle_abandoned_charges
+from monolith.services.payments import SWEEP_EVERY_SECONDS, settle_abandoned_charges
 from plumbing.db import Pool
 from plumbing.worker import run_forever
 
 log = logging.getLogger("monolith.worker")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = SWEEP_EVERY_SECONDS
 BATCH = 50
 
 

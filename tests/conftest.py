@@ -70,10 +70,15 @@ class Customer:
     def post(self, path: str, **kw) -> requests.Response:
         return self.session.post(self.base_url + path, timeout=30, **kw)
 
-    def checkout(self, items, card=APPROVED_CARD, key: str | None = None) -> requests.Response:
-        """POST /api/orders with an Idempotency-Key (a fresh one unless given)."""
+    def checkout(self, items, card=APPROVED_CARD, key: str | None = None,
+                 request_id: str | None = None) -> requests.Response:
+        """POST /api/orders with an Idempotency-Key (a fresh one unless given) and, when
+        given, the X-Request-ID every hop passes on (what a fault can be armed for)."""
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        if request_id is not None:
+            headers["X-Request-ID"] = request_id
         return self.post("/api/orders", json={"items": items, "card": card},
-                         headers={"Idempotency-Key": key or uuid.uuid4().hex})
+                         headers=headers)
 
 
 @dataclass
@@ -114,14 +119,19 @@ class Architecture:
         """The stack's test-hooks file (plumbing.testhooks)."""
         return self.platform.state_dir / TEST_HOOKS_FILE
 
-    def arm(self, *, crash=(), broken=()) -> None:
-        """Arm crash points / switch broken variants on in every process of the stack."""
-        testhooks.arm(self.hooks, crash=crash, broken=broken)
+    def arm(self, *, crash=(), faults=(), broken=()) -> None:
+        """Arm crash points and faults (testhooks.fault) / switch broken variants on in
+        every process of the stack."""
+        testhooks.arm(self.hooks, crash=crash, faults=faults, broken=broken)
+
+    def armed(self) -> dict:
+        """What is still armed in the stack's hooks file (what fired is gone)."""
+        return testhooks.armed(self.hooks)
 
     def settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> dict:
-        """The audit figures once recovery has finished: no order PENDING, no stock held,
-        no capture at the processor left unmatched, no invoice left to deliver; fails if
-        that does not happen within `timeout`."""
+        """The audit figures once recovery has finished: no order PENDING, no checkout
+        undecided, no stock held, no capture at the processor left unmatched, no invoice
+        left to deliver; fails if that does not happen within `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -138,7 +148,8 @@ class Architecture:
             figures = resp.json()
             processor = figures["processor"]
             invoices = figures["invoices"]
-            if (figures["orders"]["PENDING"] == 0 and figures["reservations"]["held"] == 0
+            if (figures["orders"]["PENDING"] == 0 and figures["undecided"]["count"] == 0
+                    and figures["reservations"]["held"] == 0
                     and processor["captures_without_payment"] == 0
                     and processor["payments_without_capture"] == 0
                     and invoices["pending"] == 0

@@ -38,7 +38,26 @@ def run(*, port_base: int | None = None, settled: bool = True,
     for v in verdicts:
         table.add_row(str(v.number), v.name, "yes" if v.holds else "[red]NO[/red]", v.detail)
     console.print(table)
+    undecided = raw["undecided"]
+    if undecided["items"]:
+        console.print(undecided_table(undecided, set(map(id, audit.stuck(raw)))))
     return verdicts
+
+
+def undecided_table(undecided: dict, stuck: set[int]) -> Table:
+    """The checkouts recovery has not decided yet, oldest first, stuck ones marked."""
+    shown = len(undecided["items"])
+    more = f", {undecided['count'] - shown} more not listed" if undecided["count"] > shown else ""
+    table = Table(title=f"undecided checkouts (decided within {undecided['bound_seconds']:.0f} s "
+                        f"once what recovery asks answers again{more})")
+    for column in ("kind", "id", "age", "attempts", "last error"):
+        table.add_column(column)
+    for item in undecided["items"]:
+        age = f"{item['age_seconds']:.0f} s"
+        table.add_row(item["kind"].replace("_", " "), item["id"],
+                      f"[red]{age} STUCK[/red]" if id(item) in stuck else age,
+                      str(item["attempts"]), item["last_error"] or "")
+    return table
 
 
 @click.command("audit", short_help="Check the running stack's business invariants.")

@@ -30,6 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError
 from urllib3.util import parse_url
 
 from plumbing.observability import REQUEST_ID_HEADER
+from plumbing.testhooks import fault_point
 
 from .security import SERVICE_TOKEN_HEADER, ServiceTokens
 
@@ -157,6 +158,10 @@ class ServiceClient:
         if json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
+        point = f"call {self.target} {method} {path_template}"
+        if fault_point(point + ":before") == "refuse":
+            raise UpstreamUnavailable(self.target, "connection refused (test hook)",
+                                      sent=False)
         try:
             response = self._pool.urlopen(method, url, body=body, headers=headers,
                                           redirect=False, pool_timeout=self._pool_timeout)
@@ -171,6 +176,7 @@ class ServiceClient:
         # RecursionError: a body nested deeper than the parser goes is no answer either.
         except (ValueError, RecursionError):
             answer = None
+        fault_point(point + ":after")
         if response.status >= 500 and not (response.status in self._relayed_5xx
                                            and isinstance(answer, dict)):
             raise UpstreamUnavailable(self.target, f"HTTP {response.status}")

@@ -263,7 +263,16 @@ def audit_figures(stock: list, held: list, orders_audit: dict, payments_audit: d
         },
         "idempotency": orders_audit["idempotency"],
         "invoices": invoice_figures(paid, invoices_audit, mailbox_audit),
+        "undecided": undecided_figures(orders_audit["undecided"]),
     }
+
+
+def undecided_figures(undecided: dict) -> dict:
+    """The orders recovery has not decided yet, as the public UndecidedCheckout list."""
+    return {"count": undecided["count"], "bound_seconds": undecided["bound_seconds"],
+            "items": [{"kind": "order", "id": str(o["order_id"]),
+                       "age_seconds": o["age_seconds"], "attempts": o["attempts"],
+                       "last_error": o["last_error"]} for o in undecided["items"]]}
 
 
 def invoice_figures(paid: dict[int, int], invoices_audit: dict, mailbox_audit: dict) -> dict:

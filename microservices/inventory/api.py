@@ -6,6 +6,7 @@ from flask import Blueprint
 from microservices.common.app import cursor, pool
 from plumbing.errors import ApiError
 from plumbing.http import json_body
+from plumbing.testhooks import fault_point
 from shop.numbers import whole_number
 from shop.orders import OrderLine, parse_items
 
@@ -129,16 +130,21 @@ def reserve(order_id: int):
     the short products. A replay answers the reservation as it is."""
     _check_order_id(order_id)
     lines = requested_lines(json_body())
-    return reservation_body(Reservations(pool()).reserve(order_id, lines))
+    fault_point("inventory.reserve:before")
+    held = Reservations(pool()).reserve(order_id, lines)
+    fault_point("inventory.reserve:after")
+    return reservation_body(held)
 
 
 @bp.post("/reservations/<int:order_id>/commit")
 def commit(order_id: int):
     """Turn the order's held stock into sold stock (a body, if any, is ignored)."""
     _check_order_id(order_id)
+    fault_point("inventory.commit:before")
     found = Reservations(pool()).commit(order_id)
     if found is None:
         raise _not_found(order_id)
+    fault_point("inventory.commit:after")
     return reservation_body(found)
 
 

@@ -10,6 +10,7 @@ from microservices.common.upstreams import Upstream, app_upstreams
 from plumbing.errors import ApiError
 from plumbing.http import KEY_CHARS, KEY_MAX, json_body, page_args
 
+from .recovery import decision_bound_seconds
 from .repository import OrderStore
 from .saga import CheckoutSaga, deadline_seconds
 from .views import order_summary, order_view
@@ -80,5 +81,8 @@ def order(order_id: int):
 
 @bp.get("/audit")
 def audit():
-    """Order counts, keys, PAID orders' totals and the ids still PENDING."""
-    return _store().figures()
+    """Order counts, keys, PAID orders' totals, the ids still PENDING, and the orders
+    recovery has not decided yet with the bound it decides them within."""
+    figures = _store().figures()
+    figures["undecided"]["bound_seconds"] = decision_bound_seconds(deadline_seconds())
+    return figures

@@ -6,8 +6,12 @@ order reached: it asks the owners. The payments service first (it resolves a cha
 whose answer was lost by looking the charge up at the card processor):
 
 - captured: the buyer paid, so the order is PAID and its reservation committed;
-- still unknown (the processor cannot be asked right now): try again later;
-- anything else: the payment is cancelled first - a refund, or a tombstone at payments
+- still open because the processor cannot be asked right now: try again later, with
+  the reason kept on the order (`last_error`) and the order counted undecided, with its
+  age, in the audit figures until it is decided;
+- anything else - the processor holds no record of the charge (it answered an error
+  without recording one, or the charge never reached it), or nothing was ever charged:
+  the payment is cancelled first - a refund, or a tombstone at payments
   and at the processor, so a charge still in flight can never become a payment without
   an order - and then the reservation is released (or tombstoned). A declined card
   ends FAILED with 402, a reservation that found no stock FAILED with 409; any other
@@ -31,21 +35,34 @@ log = logging.getLogger("orders.recovery")
 
 # A deadline pushed back after each failed attempt grows to at most this.
 RETRY_CAP_SECONDS = 30.0
+# How often the worker looks for overdue orders (and outbox events).
+POLL_SECONDS = 0.5
 # A PAID order's commit is left to the request that paid it for this long.
 COMMIT_GRACE_SECONDS = 2.0
 
 
+class Undecided(Exception):
+    """The order cannot be decided now (its payment's processor cannot be asked)."""
+
+
 def recover(store: OrderStore, ups: Upstreams, order: OrderRow) -> str:
     """Finish one overdue order that recovery has taken over; returns what became of it
-    ("paid", "failed", "removed", "unresolved")."""
+    ("paid", "failed", "removed"). Raises Undecided or UpstreamUnavailable when it
+    cannot be finished yet."""
     paid = steps.payment(ups, order.id)
     status = paid["status"] if paid else None
     if status == "captured":
         store.mark_paid(order.id, order_view(order, status="PAID"), RECOVERY)
         commit_reservation(store, ups, order.id)
         return "paid"
-    if status == "charging":
-        return "unresolved"  # the processor could not be asked; ask again later
+    if paid and paid.get("processor") == "unreachable":
+        # Open, and the processor could not say whether it charged: cancelling now could
+        # race a capture it is still making, so ask again later (never guess).
+        raise Undecided("the card processor cannot be reached: "
+                        + paid.get("processor_error", "no reason given"))
+    # Open with no record at the processor (a charge that failed before it was recorded
+    # there, or never arrived): past the deadline nothing will capture it any more once
+    # the cancel below leaves the processor's tombstone, so it is cancelled.
     if status != "declined":
         status = steps.cancel(ups, order.id)["status"]
     held = steps.release(ups, order.id)
@@ -60,6 +77,13 @@ def recover(store: OrderStore, ups: Upstreams, order: OrderRow) -> str:
     return "removed"
 
 
+def decision_bound_seconds(deadline_seconds: float) -> float:
+    """How long after its checkout began an order is decided at the latest, once the
+    owners it asks answer again: the saga deadline, the longest wait between two
+    recovery attempts, and one poll of the worker."""
+    return deadline_seconds + RETRY_CAP_SECONDS + POLL_SECONDS
+
+
 def run_once(store: OrderStore, ups: Upstreams, batch: int) -> dict[str, int]:
     """One round: take over overdue orders and finish them, and commit the reservations
     of PAID orders whose request did not. Returns counts by outcome."""
@@ -67,7 +91,7 @@ def run_once(store: OrderStore, ups: Upstreams, batch: int) -> dict[str, int]:
     for order in store.claim_overdue(batch, RETRY_CAP_SECONDS):
         try:
             outcome = recover(store, ups, order)
-        except UpstreamUnavailable as exc:
+        except (Undecided, UpstreamUnavailable) as exc:
             store.note_error(order.id, str(exc))
             outcome = "unresolved"
         log.info("order %s (step %s, attempt %s): %s", order.id, order.step, order.attempts + 1,

@@ -19,6 +19,8 @@ REQUEST = "request"
 RECOVERY = "recovery"
 # The PostgreSQL notification channel that tells the relay an event was written.
 OUTBOX_CHANNEL = "outbox"
+# The audit lists at most this many undecided orders (it counts them all as PENDING).
+UNDECIDED_LISTED = 50
 
 
 @dataclass(frozen=True)
@@ -279,10 +281,21 @@ class OrderStore:
             paid = [{"order_id": i, "total_cents": t} for i, t in cur.fetchall()]
             cur.execute("SELECT id FROM orders WHERE status = 'PENDING' ORDER BY id")
             pending = [r[0] for r in cur.fetchall()]
+            # Taken over by recovery and not decided yet, oldest first.
+            cur.execute(
+                "SELECT id, extract(epoch FROM now() - created_at)::float8, attempts,"
+                " last_error, count(*) OVER () FROM orders WHERE status = 'PENDING'"
+                " AND owner = 'recovery' ORDER BY created_at LIMIT %s", (UNDECIDED_LISTED,))
+            rows = cur.fetchall()
+            undecided = {"count": rows[0][4] if rows else 0,
+                         "items": [{"order_id": i, "age_seconds": round(age, 1),
+                                    "attempts": n, "last_error": error}
+                                   for i, age, n, error, _ in rows]}
         return {
             "orders": by_status | {"paid_total_cents": paid_total, "paid_units": paid_units},
             "idempotency": {"keys": keys, "keys_with_order": keys_with_order,
                             "orders_without_key": orders_without_key},
             "paid": paid,
             "pending_ids": pending,
+            "undecided": undecided,
         }

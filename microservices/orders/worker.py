@@ -15,13 +15,12 @@ from plumbing.db import Pool
 from plumbing.worker import run_forever
 
 from .api import TARGETS
-from .recovery import run_once
+from .recovery import POLL_SECONDS, run_once
 from .relay import Wakeup, relay_once
 from .repository import OrderStore
 
 log = logging.getLogger("orders.worker")
 
-POLL_SECONDS = 0.5
 BATCH = 20
 
 

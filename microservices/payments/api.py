@@ -23,7 +23,7 @@ from cardprocessor.reconcile import reconcile
 from microservices.common.app import cursor, transaction
 from plumbing.errors import ApiError
 from plumbing.http import json_body
-from plumbing.testhooks import crash_point
+from plumbing.testhooks import crash_point, fault_point
 from shop.cards import Card, parse_card
 from shop.numbers import whole_number
 
@@ -101,6 +101,7 @@ def charge(order_id: int):
     payment_unavailable when the processor charged nothing."""
     amount_cents, card = charge_request(json_body(), datetime.date.today())
     reference = reference_for(order_id)
+    fault_point("payments.charge:before")
     # Recorded before the processor is called: a charge whose answer is lost is on record
     # and can be looked up, refunded or voided by reference later.
     with cursor() as cur:
@@ -150,7 +151,9 @@ def charge(order_id: int):
         if payment.status in UNSETTLED:
             return payment_view(payment._replace(status="charging")), 202
         return payment_view(payment)
-    return payment_view(record_outcome(order_id, charged))
+    recorded = record_outcome(order_id, charged)
+    fault_point("payments.charge:after")
+    return payment_view(recorded)
 
 
 def record_outcome(order_id: int, charged: Charge) -> Payment:
@@ -190,7 +193,8 @@ def record_outcome(order_id: int, charged: Charge) -> Payment:
 @bp.get(f"/payments/{ORDER}")
 def get_payment(order_id: int):
     """The order's Payment; one whose charge outcome is open is first looked up at the
-    processor (as it is when the processor cannot be reached)."""
+    processor. An outcome still open says why (`processor`): the processor has no record
+    of the charge, or could not be asked - the saga's recovery cancels only the first."""
     with cursor() as cur:
         found = PaymentRepository(cur).get(order_id)
     if found is None:
@@ -201,10 +205,11 @@ def get_payment(order_id: int):
         charged = processor().lookup(found.reference)
     except ProcessorUnavailable as exc:
         log.warning("order %s: payment not resolved: %s", order_id, exc)
-        return payment_view(found)
+        return payment_view(found) | {"processor": "unreachable",
+                                      "processor_error": str(exc)[:300]}
     if charged is None:
         # The charge never reached the processor (or has not yet): nothing to record.
-        return payment_view(found)
+        return payment_view(found) | {"processor": "no_record"}
     return payment_view(record_outcome(order_id, charged))
 
 

@@ -192,6 +192,12 @@ class ChargeAttemptRepository:
                          " updated_at = now() WHERE reference = %s",
                          (status, order_id, reference))
 
+    def note_error(self, reference: str, error: str) -> None:
+        """Count a failed try to settle an abandoned attempt, and keep why it failed."""
+        self.cur.execute("UPDATE charge_attempts SET attempts = attempts + 1,"
+                         " last_error = %s, updated_at = now() WHERE reference = %s",
+                         (error[:500], reference))
+
     def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
         """Lock up to `limit` attempts still 'started' after `older_than_seconds`, oldest
         first. A checkout still running holds its attempt's row lock, so SKIP LOCKED passes
@@ -315,6 +321,20 @@ class AuditRepository:
 
     def __init__(self, cur):
         self.cur = cur
+
+    def undecided(self, older_than_seconds: float, limit: int) -> tuple[int, list[dict]]:
+        """Charge attempts still 'started' after `older_than_seconds` (abandoned, or still
+        held by their checkout), oldest first: how many, and up to `limit` of them."""
+        self.cur.execute(
+            "SELECT reference, extract(epoch FROM now() - created_at)::float8, attempts,"
+            " last_error, count(*) OVER () FROM charge_attempts WHERE status = 'started'"
+            " AND created_at < now() - make_interval(secs => %s)"
+            " ORDER BY created_at LIMIT %s", (older_than_seconds, limit))
+        rows = self.cur.fetchall()
+        return (rows[0][4] if rows else 0,
+                [{"kind": "charge_attempt", "id": reference, "age_seconds": round(age, 1),
+                  "attempts": n, "last_error": error}
+                 for reference, age, n, error, _ in rows])
 
     def payment_references(self) -> list[str]:
         """The processor reference of every captured payment."""

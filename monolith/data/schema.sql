@@ -90,6 +90,9 @@ CREATE TABLE IF NOT EXISTS charge_attempts (
     status      text NOT NULL
                 CHECK (status IN ('started', 'captured', 'declined', 'refunded', 'void')),
     order_id    bigint REFERENCES orders (id),
+    -- The worker's tries to settle an abandoned attempt, and why the last one failed.
+    attempts    integer NOT NULL DEFAULT 0,
+    last_error  text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );

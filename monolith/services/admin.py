@@ -6,7 +6,7 @@ from cardprocessor.client import CardProcessor, ProcessorUnavailable
 from shop.errors import NotFound, ServiceUnavailable, ValidationError
 from shop.numbers import whole_number
 
-from .payments import processor_figures
+from .payments import processor_figures, undecided_figures
 
 
 def audit_figures(uow, processor: CardProcessor) -> dict:
@@ -16,6 +16,7 @@ def audit_figures(uow, processor: CardProcessor) -> dict:
         stock = uow.products.stock_levels()
         figures = uow.audit.figures()
         references = uow.audit.payment_references()
+        undecided = undecided_figures(uow, processor.timeout)
     # After the shop's own figures: see processor_figures for why this order.
     try:
         charges = processor.charges()
@@ -34,6 +35,7 @@ def audit_figures(uow, processor: CardProcessor) -> dict:
         "reservations": {"held": 0, "held_units": 0, "held_for_final_orders": 0},
         "idempotency": figures["idempotency"],
         "invoices": figures["invoices"],
+        "undecided": undecided,
     }
 
 

@@ -28,6 +28,11 @@ REFERENCE_PREFIX = "rackshop-mono-"
 # captured and refunds it rather than racing it with a tombstone.
 ABANDONED_AFTER_SECONDS = 5.0
 
+# How often the worker sweeps.
+SWEEP_EVERY_SECONDS = 1.0
+# The audit lists at most this many undecided attempts (it counts them all).
+UNDECIDED_LISTED = 50
+
 # The attempt's final status for what the processor holds after a refund request.
 _AFTER_REFUND = {"refunded": "refunded", "voided": "void", "declined": "declined"}
 
@@ -49,13 +54,32 @@ def settle_abandoned_charges(uow, processor: CardProcessor, limit: int) -> dict[
                 status = _settle(processor, reference)
             except ProcessorUnavailable as exc:
                 log.warning("card processor unavailable (%s); abandoned charges wait", exc)
+                uow.charges.note_error(reference, f"the card processor cannot be reached: "
+                                                  f"{exc}")
                 break
             if status is None:
+                uow.charges.note_error(reference, "the card processor holds an unexpected "
+                                                  "status after a refund")
                 continue
             uow.charges.finish(reference, status)
             settled[status] = settled.get(status, 0) + 1
         uow.commit()
     return settled
+
+
+def decision_bound_seconds(processor_timeout: float) -> float:
+    """How long after its checkout began an abandoned attempt is settled at the latest,
+    once the processor answers again: the sweep's grace, one sweep interval, and the
+    sweep's two calls to the processor (a lookup and a refund) at its timeout."""
+    return ABANDONED_AFTER_SECONDS + SWEEP_EVERY_SECONDS + 2 * processor_timeout
+
+
+def undecided_figures(uow, processor_timeout: float) -> dict:
+    """The charge attempts not settled after the sweep's grace, as the audit shows them
+    (read inside the caller's unit of work)."""
+    count, items = uow.audit.undecided(ABANDONED_AFTER_SECONDS, UNDECIDED_LISTED)
+    return {"count": count, "bound_seconds": decision_bound_seconds(processor_timeout),
+            "items": items}
 
 
 def _settle(processor: CardProcessor, reference: str) -> str | None:

@@ -238,7 +238,8 @@ def test_a_processor_error_charges_nothing_and_a_retry_charges_again(client, pro
     assert row_status(dsns, order_id) == "failed"
     assert at_processor(processor, order_id) is None
     # The processor has nothing to say about it: the payment stays failed.
-    assert get(client, order_id).json == payment(order_id, "failed", last4="0119")
+    assert get(client, order_id).json == payment(order_id, "failed", last4="0119") | {
+        "processor": "no_record"}
 
     # Driven again with the same amount (the saga's retry): the same reference, charged.
     again = charge(client, order_id)
@@ -379,10 +380,16 @@ def test_without_the_processor(unreachable, client, processor, dsns, order_id):
     resp = charge(unreachable, order_id)
     assert (resp.status_code, resp.json["error"]) == (503, "payment_unavailable")
     assert row_status(dsns, order_id) == "failed"
-    # A payment whose outcome is open is answered as it is.
+    # A payment whose outcome is open is answered as it is, saying the processor could
+    # not be asked (so recovery waits instead of cancelling).
     execute(dsns["payments"], "UPDATE payments SET status = 'charging' WHERE order_id = %s",
             (order_id,))
-    assert get(unreachable, order_id).json == payment(order_id, "charging")
+    answer = get(unreachable, order_id).json
+    assert answer.pop("processor_error").startswith("GET /v1/charges/")
+    assert answer == payment(order_id, "charging") | {"processor": "unreachable"}
+    # Asked, the processor holds no record of it: said so (recovery may cancel it).
+    assert get(client, order_id).json == payment(order_id, "charging") | {
+        "processor": "no_record"}
 
     # A cancel of an open payment changes nothing.
     resp = cancel(unreachable, order_id)

@@ -240,8 +240,8 @@ class FakeChargeAttemptRepository:
         if reference in attempts:
             raise IntegrityError(f"duplicate charge attempt {reference}")
         attempts[reference] = {"customer_id": customer_id, "status": "started",
-                               "order_id": None, "created_at": self.db.now,
-                               "updated_at": self.db.now}
+                               "order_id": None, "attempts": 0, "last_error": None,
+                               "created_at": self.db.now, "updated_at": self.db.now}
 
     def lock(self, reference: str) -> str | None:
         """An attempt's status (its row lock is the test's to model); None if unknown."""
@@ -253,6 +253,12 @@ class FakeChargeAttemptRepository:
         attempt = self.db.tables.charge_attempts.get(reference)
         if attempt is not None:
             attempt.update(status=status, order_id=order_id, updated_at=self.db.now)
+
+    def note_error(self, reference: str, error: str) -> None:
+        """Count a failed try to settle an abandoned attempt, and keep why it failed."""
+        attempt = self.db.tables.charge_attempts[reference]
+        attempt.update(attempts=attempt["attempts"] + 1, last_error=error[:500],
+                       updated_at=self.db.now)
 
     def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
         """Up to `limit` attempts still 'started' after `older_than_seconds`, oldest first,
@@ -383,6 +389,19 @@ class FakeAuditRepository:
     def __init__(self, db: FakeDatabase):
         self.db = db
 
+    def undecided(self, older_than_seconds: float, limit: int) -> tuple[int, list[dict]]:
+        """Charge attempts still 'started' after `older_than_seconds`, oldest first: how
+        many, and up to `limit` of them."""
+        cutoff = self.db.now - datetime.timedelta(seconds=older_than_seconds)
+        found = sorted((a["created_at"], ref, a)
+                       for ref, a in self.db.tables.charge_attempts.items()
+                       if a["status"] == "started" and a["created_at"] < cutoff)
+        return len(found), [
+            {"kind": "charge_attempt", "id": ref,
+             "age_seconds": round((self.db.now - a["created_at"]).total_seconds(), 1),
+             "attempts": a["attempts"], "last_error": a["last_error"]}
+            for _, ref, a in found[:limit]]
+
     def payment_references(self) -> list[str]:
         """The processor reference of every captured payment."""
         return [p["reference"] for p in self.db.tables.payments if p["status"] == "captured"]
@@ -493,6 +512,8 @@ class FakeCardProcessor:
     was voided before the request arrived). `down` makes every call fail as an
     unreachable processor does.
     """
+
+    timeout = 3.0
 
     def __init__(self):
         self.records: dict[str, Charge] = {}

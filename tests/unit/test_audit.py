@@ -24,7 +24,15 @@ def figures() -> dict:
         "idempotency": {"keys": 3, "keys_with_order": 2, "orders_without_key": 0},
         "invoices": {"pending": 0, "printed": 2, "emailed": 0,
                      "paid_orders_without_invoice": 0, "duplicate_deliveries": 0},
+        "undecided": {"count": 0, "bound_seconds": 38.5, "items": []},
     }
+
+
+def undecided(age_seconds: float, attempts: int) -> dict:
+    """One order recovery has not decided, `age_seconds` after its checkout began."""
+    return {"count": 1, "bound_seconds": 38.5, "items": [
+        {"kind": "order", "id": "17", "age_seconds": age_seconds, "attempts": attempts,
+         "last_error": "payments unavailable: the card processor cannot be reached"}]}
 
 
 def broken(path: str, value) -> dict:
@@ -53,6 +61,7 @@ def test_consistent_figures_hold():
     ("processor.captures", 3, 2),                   # charged twice
     ("orders.PENDING", 1, 3),
     ("reservations.held", 1, 3),
+    ("undecided.count", 1, 3),                      # a charge attempt left unsettled
     ("idempotency.orders_without_key", 1, 4),
     ("idempotency.keys_with_order", 3, 4),          # two orders for one key
     ("invoices.pending", 1, 5),
@@ -70,6 +79,20 @@ def test_in_flight_figures_are_judged_only_on_what_holds_at_every_moment():
     in_flight["invoices"]["paid_orders_without_invoice"] = 1
     assert violations(in_flight, settled=False) == []
     assert {v.number for v in violations(in_flight)} == {2, 3, 5}
+
+
+def test_a_checkout_undecided_past_its_bound_breaks_invariant_3_even_in_flight():
+    late = broken("undecided", undecided(60.0, 4))
+    [verdict] = [v for v in violations(late, settled=False)]
+    assert verdict.number == 3
+    assert "1 checkouts undecided past the 38 s bound: order 17 (60 s, 4 attempts: " \
+           "payments unavailable" in verdict.detail
+
+
+def test_a_checkout_within_its_bound_or_not_tried_yet_is_only_in_flight():
+    for item in (undecided(20.0, 1), undecided(60.0, 0)):
+        assert violations(broken("undecided", item), settled=False) == []
+        assert {v.number for v in violations(broken("undecided", item))} == {3}
 
 
 def test_invoices_are_judged_only_where_they_are_delivered():

@@ -554,6 +554,24 @@ def test_sweep_waits_while_the_processor_is_unreachable(db, uow, processor):
     assert sweep(uow, processor) == {"void": 1}
 
 
+def test_an_attempt_the_sweep_cannot_settle_is_listed_undecided_with_why(db, uow, processor):
+    ref = started(db, uow, "rackshop-mono-stuck")
+    assert admin.audit_figures(uow, processor)["undecided"]["count"] == 0  # still young
+    db.now += ABANDONED
+    processor.down = True
+    sweep(uow, processor)
+    sweep(uow, processor)
+    processor.down = False
+    undecided = admin.audit_figures(uow, processor)["undecided"]
+    assert undecided["count"] == 1
+    [item] = undecided["items"]
+    assert item["kind"] == "charge_attempt" and item["id"] == ref and item["attempts"] == 2
+    assert item["last_error"].startswith("the card processor cannot be reached")
+    assert item["age_seconds"] == ABANDONED.total_seconds()
+    sweep(uow, processor)
+    assert admin.audit_figures(uow, processor)["undecided"]["count"] == 0
+
+
 # --- invoicing --------------------------------------------------------------------------
 
 @pytest.fixture
@@ -865,7 +883,10 @@ def test_audit_figures_after_a_sale(uow, processor, buy):
     order = buy(basket((1, 2))).body
     figures = admin.audit_figures(uow, processor)
     assert list(figures) == ["architecture", "generated_at", "stock", "orders", "payments",
-                             "processor", "reservations", "idempotency", "invoices"]
+                             "processor", "reservations", "idempotency", "invoices",
+                             "undecided"]
+    assert figures["undecided"] == {"count": 0, "items": [],
+                                    "bound_seconds": payments.decision_bound_seconds(3.0)}
     assert figures["architecture"] == "monolith"
     assert figures["stock"][0] == {"product_id": 1, "initial": 10, "available": 8,
                                    "reserved": 0, "sold": 2}
