@@ -165,6 +165,7 @@ def refund(reference: str):
 @bp.get("/charges/<reference:reference>", merge_slashes=False)
 def lookup(reference: str):
     """One charge by reference."""
+    fault_point("cardprocessor.lookup:before")
     row = None
     # A reference no charge could have is simply not found.
     if valid_reference(reference):

@@ -12,8 +12,9 @@ until cleared; it exists only to prove that a check can fail.
 A fault point marks a call's boundary: `<owner>.<operation>:before` and `:after` where a
 service does the work (before it starts, after it is recorded), and
 `call <target> <METHOD> <path template>:before` and `:after` where a client sends it.
-A fault armed there (`fault(point, action, request_id=...)`) fires once, for the request
-carrying that request id (X-Request-ID, passed along every hop) or for the first to pass:
+A fault armed there (`fault(point, action, request_id=...)`) fires once (or `times`
+times), for the request carrying that request id (X-Request-ID, passed along every hop)
+or for any request:
 `crash` exits as a crash point does, `error` fails the request (answered 500), `hang`
 sleeps `seconds` (the caller's read timeout runs out), and `refuse`, at a client's
 `:before`, makes the client act out a refused connection (nothing sent). Together they
@@ -90,12 +91,16 @@ class InjectedFault(Exception):
 
 
 def fault(point: str, action: str, *, request_id: str | None = None,
-          seconds: float = 0.0) -> dict:
+          seconds: float = 0.0, times: int = 1) -> dict:
     """A fault to arm at `point`: `action` (ACTIONS) for the request with `request_id`
-    (any request when None); `seconds` is how long a `hang` sleeps."""
+    (any request when None), the next `times` times; `seconds` is how long a `hang`
+    sleeps."""
     if action not in ACTIONS:
         raise ValueError(f"a fault's action is one of {', '.join(ACTIONS)}, not {action!r}")
-    return {"point": point, "action": action, "request_id": request_id, "seconds": seconds}
+    if times < 1:
+        raise ValueError(f"a fault fires at least once, not {times} times")
+    return {"point": point, "action": action, "request_id": request_id, "seconds": seconds,
+            "times": times}
 
 
 def _current_request_id() -> str | None:
@@ -120,6 +125,8 @@ def fault_point(name: str) -> str | None:
         if armed is None:
             return None
         hooks["faults"].remove(armed)
+        if armed["times"] > 1:
+            hooks["faults"].append(armed | {"times": armed["times"] - 1})
     log.warning("fault %s armed at %s (request %s)", armed["action"], name, request_id)
     if armed["action"] == "crash":
         _crash(name)

@@ -19,6 +19,7 @@ the audit clean. The matrix with each cell's final state and time to decide is p
 (`-s`) as a table.
 """
 
+import io
 import threading
 import time
 import uuid
@@ -26,7 +27,10 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from rich.console import Console
 
+from archlab.commands import audit as audit_command
+from plumbing import testhooks
 from plumbing.testhooks import fault
 
 pytestmark = [pytest.mark.capability("checkout"), pytest.mark.slow, pytest.mark.timeout(300)]
@@ -230,3 +234,37 @@ def test_every_step_ended_every_way_reaches_a_final_state_within_the_bound(arch)
     assert arch.violations(figures) == []
     # Every fault fired: none is left armed for a request that never passed its point.
     assert arch.armed()["faults"] == []
+
+
+def test_an_order_recovery_cannot_decide_is_listed_with_why_and_decided_once_it_can(arch):
+    """The processor charges nothing and records nothing for one checkout, then cannot be
+    asked about it (its lookups fail): recovery must not guess, so the checkout stays
+    undecided - listed by the audit with its age, attempts and the reason, and by
+    `archlab audit` - until the processor answers again; then it is decided."""
+    buyer = arch.customer(90)
+    key = uuid.uuid4().hex
+    arch.arm(faults=[fault("cardprocessor.charge:before", "error", request_id=f"stuck-{key}"),
+                     fault("cardprocessor.lookup:before", "error", times=10_000)])
+    first = buyer.checkout([{"product_id": 140, "quantity": 1}], key=key,
+                           request_id=f"stuck-{key}")
+    assert first.status_code in (409, 503), first.text
+    deadline = time.monotonic() + 60
+    while True:
+        items = arch.audit()["undecided"]["items"]
+        if items and items[0]["attempts"] >= 2:
+            break
+        assert time.monotonic() < deadline, f"not listed as undecided: {items}"
+        time.sleep(0.5)
+    [item] = items
+    assert item["kind"] == ("order" if arch.name == "microservices" else "charge_attempt")
+    assert "cannot be reached" in item["last_error"]
+    console = Console(file=io.StringIO(), width=200)
+    audit_command.run(port_base=arch.platform.ports.base, settled=False, console=console)
+    listing = console.file.getvalue()
+    assert "undecided checkouts" in listing and item["id"] in listing
+
+    testhooks.clear(arch.hooks)
+    figures = arch.settle(timeout=arch.audit()["undecided"]["bound_seconds"])
+    assert arch.violations(figures) == []
+    replay = buyer.checkout([{"product_id": 140, "quantity": 1}], key=key)
+    assert replay.status_code == 201, replay.text
