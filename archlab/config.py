@@ -42,7 +42,38 @@ STACK_SETTINGS = {
     # "1": every web process writes one JSON access-log line per request; "0": none, so an
     # experiment can measure what the logging costs.
     "ARCHLAB_ACCESS_LOG": "1",
+    # Liveness, as Kubernetes' probes (archlab/platforms/supervisor.py): every period each
+    # process is checked (GET /healthz within the timeout; a worker's heartbeat), and
+    # after this many failures in a row it is killed and restarted. A pause is noticed
+    # within period x failures (+ timeout); a probe waits behind requests already queued,
+    # so the timeout leaves room for a saturated process's queue.
+    "LIVENESS_PERIOD_SECONDS": "2",
+    "LIVENESS_TIMEOUT_SECONDS": "2",
+    "LIVENESS_FAILURES": "3",
+    # Every supervised process's memory limit, the same for both architectures ("0": none).
+    "MEMORY_LIMIT_MIB": "1024",
 }
+
+# The settings that are the platform's, not the processes': they shape how the
+# supervisor watches and limits each process, and no process reads them.
+PLATFORM_SETTINGS = frozenset({"LIVENESS_PERIOD_SECONDS", "LIVENESS_TIMEOUT_SECONDS",
+                               "LIVENESS_FAILURES", "MEMORY_LIMIT_MIB"})
+
+
+def process_settings(settings: dict[str, str]) -> dict[str, str]:
+    """The stack settings every process gets in its environment."""
+    return {k: v for k, v in settings.items() if k not in PLATFORM_SETTINGS}
+
+
+# The allowed liveness settings. A failure window (period x failures) under the minimum
+# would kill a process for one slow moment (a garbage collection, a burst of logins, a
+# start-up that has not answered yet); a timeout above the period would overlap checks.
+LIVENESS_PERIOD_RANGE = (0.5, 60.0)
+LIVENESS_FAILURES_RANGE = (1, 20)
+MIN_LIVENESS_WINDOW_SECONDS = 3.0
+# A process that has never passed a check is restarted only after this long: a start-up
+# (imports, connecting, seeding) is not a failure.
+LIVENESS_START_GRACE_SECONDS = 60.0
 
 
 # The settings that take one of a few words; every other one is a number of ms or s.
@@ -67,7 +98,42 @@ def stack_settings(overrides: dict | None = None) -> dict[str, str]:
         if choices is None and not _non_negative_number(value):
             raise LabError(f"stack setting {name} must be a number >= 0, not {value!r}")
         settings[name] = str(value)
+    _check_liveness(settings)
+    if not float(settings["MEMORY_LIMIT_MIB"]).is_integer():
+        raise LabError("stack setting MEMORY_LIMIT_MIB must be a whole number of MiB (0: no "
+                       f"limit), not {settings['MEMORY_LIMIT_MIB']!r}")
     return settings
+
+
+def _check_liveness(settings: dict[str, str]) -> None:
+    """Refuse liveness settings outside their ranges, saying the range."""
+    period = float(settings["LIVENESS_PERIOD_SECONDS"])
+    timeout = float(settings["LIVENESS_TIMEOUT_SECONDS"])
+    failures = float(settings["LIVENESS_FAILURES"])
+    low, high = LIVENESS_PERIOD_RANGE
+    if not low <= period <= high:
+        raise LabError(f"stack setting LIVENESS_PERIOD_SECONDS must be from {low:g} to "
+                       f"{high:g} s, not {period:g}")
+    if not 0 < timeout <= period:
+        raise LabError(f"stack setting LIVENESS_TIMEOUT_SECONDS must be above 0 and at most "
+                       f"the period ({period:g} s), not {timeout:g}")
+    low, high = LIVENESS_FAILURES_RANGE
+    if not (failures.is_integer() and low <= failures <= high):
+        raise LabError(f"stack setting LIVENESS_FAILURES must be a whole number from {low} "
+                       f"to {high}, not {settings['LIVENESS_FAILURES']}")
+    if period * failures < MIN_LIVENESS_WINDOW_SECONDS:
+        raise LabError(
+            f"liveness would restart a process after {period * failures:g} s of failed "
+            f"checks (LIVENESS_PERIOD_SECONDS x LIVENESS_FAILURES); it must be at least "
+            f"{MIN_LIVENESS_WINDOW_SECONDS:g} s, or one slow moment restarts a process")
+
+
+def liveness_settings(settings: dict[str, str]) -> dict:
+    """The supervisor's liveness settings from the stack settings."""
+    return {"period": float(settings["LIVENESS_PERIOD_SECONDS"]),
+            "timeout": float(settings["LIVENESS_TIMEOUT_SECONDS"]),
+            "failures": int(float(settings["LIVENESS_FAILURES"])),
+            "start_grace": LIVENESS_START_GRACE_SECONDS}
 
 
 def _non_negative_number(value) -> bool:

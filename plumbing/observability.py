@@ -148,16 +148,23 @@ class AccessLog:
 ACCESS_LOG = AccessLog()
 
 
+# The liveness route the platform's supervisor probes: its requests are the platform's,
+# not the load's, and are not counted as requests served (nor as hops).
+LIVENESS_ROUTE = "/healthz"
+
+
 def is_access_line(line: bytes) -> bool:
     """Whether `line` is one access-log line as access_line writes it (a JSON object with
-    service, route and status): what the lab counts as one request served."""
+    service, route and status) of a request other than a liveness probe: what the lab
+    counts as one request served."""
     if not line.startswith(b"{"):
         return False
     try:
         record = json.loads(line)
     except ValueError:
         return False
-    return isinstance(record, dict) and {"service", "route", "status"} <= record.keys()
+    return (isinstance(record, dict) and {"service", "route", "status"} <= record.keys()
+            and record["route"] != LIVENESS_ROUTE)
 
 
 def flush_access_log(timeout: float = 5.0) -> None:

@@ -3,10 +3,14 @@ service's): one round of work, a pause, again, until SIGTERM or SIGINT.
 
 A worker is its own supervised process, never a web worker, so a paused or saturated
 web process never stops it; a database that is briefly down costs a round, not the
-process.
+process. It shows it is alive by touching its heartbeat file (ARCHLAB_HEARTBEAT_FILE,
+given by the platform) every round, and a round with many items between them (`beat`):
+the supervisor's liveness check restarts a worker whose heartbeat has gone stale, as
+one that is paused or stuck.
 """
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -14,6 +18,16 @@ from collections.abc import Callable
 from .db import BROKEN, PoolTimeout
 
 log = logging.getLogger("archlab.worker")
+
+HEARTBEAT_VAR = "ARCHLAB_HEARTBEAT_FILE"
+
+
+def beat() -> None:
+    """Tell the supervisor this worker is alive: touch its heartbeat file, if it has one."""
+    path = os.environ.get(HEARTBEAT_VAR)
+    if path:
+        with open(path, "a"):
+            os.utime(path)
 
 
 def run_forever(name: str, one_round: Callable[[threading.Event], None],
@@ -28,6 +42,7 @@ def run_forever(name: str, one_round: Callable[[threading.Event], None],
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("started")
     while not stop.is_set():
+        beat()
         try:
             one_round(stop)
         except (PoolTimeout, *BROKEN) as exc:

@@ -79,7 +79,7 @@ class Bench:
             "shape": e.shape, "host": None, "stack": None, "measured": None,
             "generator": None, "host_cpu": None, "census": None,
             "warmup_exit_code": None, "exit_code": None, "stock_min_available": None,
-            "restocked_to": None,
+            "restocked_to": None, "supervision": None,
             # The open loop's schedule (None: a closed loop).
             "arrival": ({"steps": [list(step) for step in e.arrival_steps],
                          "max_in_flight": e.max_in_flight}
@@ -118,6 +118,7 @@ class Bench:
                 record["warmup_exit_code"] = warmup.process.returncode
             record.update(self._measure(arch, repeat, folder, info, state, logins))
             record["stock_min_available"] = self._stock_min(info.base_url, info.admin_token)
+            record["supervision"] = supervision(self.platform.status())
             record["status"] = "completed"
         except KeyboardInterrupt:
             record.update(status="interrupted", error="interrupted (Ctrl-C or SIGTERM)")
@@ -288,6 +289,13 @@ class Bench:
         if report.was_running:
             left = f"; killed leftovers: {report.leftovers}" if report.leftovers else ""
             self.echo(f"{label}: stack down{left}")
+
+
+def supervision(status) -> dict:
+    """Each process's restarts by the end of the repeat, and how many its liveness check
+    caused (a crash or a hang during the measured run shows here)."""
+    return {p.name: {"restarts": p.restarts, "liveness_restarts": p.liveness_restarts}
+            for p in status.processes}
 
 
 def _now() -> str:

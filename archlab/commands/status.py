@@ -31,17 +31,19 @@ def run(*, port_base: int | None = None, console: Console | None = None,
     console.print(f"{status.arch} at {status.base_url} (run {status.run_id})", soft_wrap=True)
     # A stack with replicas shows each one's private port, where its health is asked.
     replicated = any(p.replica_port for p in status.processes)
+    # Restarts liveness caused (a hung or paused process), where there were any.
+    hung = any(p.liveness_restarts for p in status.processes)
     table = Table()
     columns = ("process", "port", *(("private port",) if replicated else ()), "pid", "alive",
-               "health", "restarts")
+               "health", "restarts", *(("by liveness",) if hung else ()))
     for column in columns:
         table.add_column(column)
     for p in status.processes:
         private = (str(p.replica_port or "-"),) if replicated else ()
-        table.add_row(p.name, str(p.port or "-"), *private, str(p.pid or "-"),
-                      "yes" if p.alive else "[red]no[/]",
+        alive = "yes" if p.alive else ("held" if p.state == "held" else "[red]no[/]")
+        table.add_row(p.name, str(p.port or "-"), *private, str(p.pid or "-"), alive,
                       p.health if p.health in ("ok", "-") else f"[red]{p.health}[/]",
-                      str(p.restarts))
+                      str(p.restarts), *((str(p.liveness_restarts),) if hung else ()))
     console.print(table)
     if status.supervisor_pid is None:  # containers: the engine supervises them
         console.print(f"state:      {status.state_dir}", soft_wrap=True)
@@ -59,7 +61,9 @@ def run(*, port_base: int | None = None, console: Console | None = None,
 @click.command("status", short_help="Show the running stack's processes and health.")
 @platforms.option
 def command(platform_name: str) -> None:
-    """Show each process of the running stack: port, pid, alive, health, restarts.
+    """Show each process of the running stack: port, pid, alive, health, restarts (and
+    how many of them its liveness check caused: a hung or paused process is killed and
+    restarted after LIVENESS_FAILURES failed checks in a row).
 
     A process run as replicas has a row per replica (catalog, catalog.2, ...) with the
     private port where its own health is asked. Health is a GET of the process's health

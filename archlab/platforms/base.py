@@ -41,6 +41,10 @@ class ProcessStatus:
     restarts: int
     # A replica's private port (None when its process is not replicated).
     replica_port: int | None = None
+    # Restarts its liveness check caused (counted in `restarts` too).
+    liveness_restarts: int = 0
+    # What its supervisor says of it: running, backoff, held, ...; "-" where not known.
+    state: str = "-"
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,12 @@ class Platform(ABC):
         many were ended. A fault for the chaos tests."""
         raise LabError(f"{type(self).__name__}: ending database sessions is not supported "
                        "on this platform")
+
+    def hold(self, service: str, seconds: float) -> list[str]:
+        """Stop every replica of `service` and keep it down for `seconds`, then start it
+        again; returns the names held. A fault for the chaos work."""
+        raise LabError(f"{type(self).__name__}: holding a process down is not supported on "
+                       "this platform")
 
     def restart_database(self) -> None:
         """Restart the stack's PostgreSQL and return once it accepts connections again.

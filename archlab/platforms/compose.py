@@ -261,7 +261,7 @@ class ComposePlatform(Platform):
             # The cores this process runs on (the bench pins itself to the system under
             # test's); the engine starts the containers, so they do not inherit it.
             "ARCHLAB_CPUSET": ",".join(map(str, config.available_cpus())),
-            **config.stack_settings(settings),
+            **config.process_settings(config.stack_settings(settings)),
         }
         for name in ("ARCHLAB_IMAGE", "BASE_IMAGE", "POSTGRES_IMAGE"):
             if os.environ.get(name):

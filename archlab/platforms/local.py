@@ -55,9 +55,15 @@ from archlab.platforms.statefiles import read_json, write_json
 from archlab.platforms.supervisor import SPEC_FILE, STATUS_FILE, STOP_GRACE_SECONDS
 from archlab.stacks import ARCHITECTURES, Stack, get_stack
 from plumbing import testhooks
+from plumbing.worker import HEARTBEAT_VAR
 
 STATE_FILE = "state.json"
 TEST_HOOKS_FILE = "testhooks.json"
+# The longest a process can be held down (platform.hold): a fault, not a way to stop a
+# part of the stack for good.
+MAX_HOLD_SECONDS = 600.0
+# The background workers' heartbeat files (liveness), one per worker, in the state folder.
+HEARTBEATS_DIR = "heartbeats"
 READY_TIMEOUT_SECONDS = 60.0
 # A process restarted this often while the stack starts is crash-looping: waiting
 # out the whole timeout would only delay the message that says which log to read.
@@ -273,6 +279,15 @@ def replica_records(stack: Stack, ports: config.Ports, counts: dict[str, int]) -
     return records
 
 
+def liveness_check(record: dict, heartbeats: Path) -> dict:
+    """What the supervisor's liveness checks of process `record`: GET /healthz where its
+    health is asked (a replica's private port), never /readyz - a database outage must
+    restart nothing; or, without a port, the heartbeat file its worker loop touches."""
+    if record["health_url"]:
+        return {"url": urlsplit(record["health_url"])._replace(path="/healthz").geturl()}
+    return {"heartbeat": str(heartbeats / record["name"])}
+
+
 def replica_env(env: dict[str, str], record: dict) -> dict[str, str]:
     """A replica's environment: replica 1's `env`, plus its number and private port when it
     has one (an unreplicated process's environment is `env` as it is)."""
@@ -478,7 +493,7 @@ class LocalPlatform(Platform):
                 "ARCHLAB_RUN_ID": state["run_id"],
                 "ARCHLAB_PROCESS_NAME": spec.name,
                 "PYTHONUNBUFFERED": "1",
-                **state["settings"],
+                **config.process_settings(state["settings"]),
                 # Always set, empty when off: a value in the shell must not switch test
                 # hooks on in a stack that was not started with them.
                 testhooks.HOOKS_VAR: state.get("test_hooks") or "",
@@ -502,14 +517,22 @@ class LocalPlatform(Platform):
         state["environment"] = environment_record(host, replica_envs)
         self._save(state)
         entries = []
+        memory = int(float(state["settings"]["MEMORY_LIMIT_MIB"])) or None
         for record in state["processes"]:
             spec = stack.process(record["service"])
+            env = replica_envs[record["name"]]
+            check = liveness_check(record, self.state_dir / HEARTBEATS_DIR)
+            if "heartbeat" in check:
+                env = env | {HEARTBEAT_VAR: check["heartbeat"]}
             entries.append({
-                "name": record["name"], "argv": spec.argv, "env": replica_envs[record["name"]],
+                "name": record["name"], "argv": spec.argv, "env": env,
                 "cwd": str(root), "log": str(self.logs_dir / f"{record['name']}.log"),
-                "restart": spec.restart})
+                "restart": spec.restart, "liveness": check, "memory_limit_mib": memory})
+        (self.state_dir / HEARTBEATS_DIR).mkdir(exist_ok=True)
         # `scale` raises the generation with every change (supervisor.py).
-        write_json(self.state_dir / SPEC_FILE, {"generation": 0, "processes": entries})
+        write_json(self.state_dir / SPEC_FILE, {
+            "generation": 0, "run_id": state["run_id"], "processes": entries,
+            "liveness": config.liveness_settings(state["settings"])})
         # Not the lab's environment: the superuser URL (ARCHLAB_DATABASE_URL) stays with
         # the lab, and the children get only what supervisor.json gives them.
         env = {**host, processes.RUN_ID_VAR: state["run_id"]}
@@ -675,6 +698,34 @@ class LocalPlatform(Platform):
                 report = ScaleReport(service, before, before)
         return dataclasses.replace(report, seconds=round(time.monotonic() - started, 2))
 
+    # -- hold a component down ----------------------------------------------------
+
+    def hold(self, service: str, seconds: float) -> list[str]:
+        """Stop every replica of process `service` and keep it down for `seconds` (its
+        port refuses connections meanwhile); the supervisor starts it again afterwards.
+        Returns the names held, once they have stopped."""
+        if not 0 < seconds <= MAX_HOLD_SECONDS:
+            raise LabError(f"a hold lasts more than 0 and at most {MAX_HOLD_SECONDS:.0f} s, "
+                           f"not {seconds:g}")
+        self._require_running()
+        with self._scale_lock():
+            state = self._require_running()
+            names = [r["name"] for r in state["processes"] if r["service"] == service]
+            if not names:
+                known = sorted({r["service"] for r in state["processes"]})
+                raise LabError(f"{service!r} is not a process of this stack: "
+                               f"{', '.join(known)}")
+            live = read_json(self.state_dir / STATUS_FILE) or {"processes": {}}
+            pids = [live["processes"].get(n, {}).get("pid") for n in names]
+            spec = read_json(self.state_dir / SPEC_FILE)
+            until = time.time() + seconds
+            spec["holds"] = {name: t for name, t in spec.get("holds", {}).items()
+                             if t > time.time()} | dict.fromkeys(names, until)
+            self._apply(state, spec)
+            self._wait_for(lambda: not any(processes.is_running(p) for p in pids if p),
+                           STOP_GRACE_SECONDS + 5, f"{', '.join(names)} to stop")
+        return names
+
     def _require_running(self) -> dict:
         """The state of the stack at this base, which must be running and know replicas."""
         state = self._require_state()
@@ -801,7 +852,8 @@ class LocalPlatform(Platform):
         replica's name, with its own log and its REPLICA_VARIABLES."""
         return {**base, "name": record["name"],
                 "log": str(self.logs_dir / f"{record['name']}.log"),
-                "env": replica_env(base["env"], record)}
+                "env": replica_env(base["env"], record),
+                "liveness": liveness_check(record, self.state_dir / HEARTBEATS_DIR)}
 
     @staticmethod
     def _record_env(state: dict, entry: dict) -> None:
@@ -920,6 +972,8 @@ class LocalPlatform(Platform):
                 alive=processes.is_running(pid), health=probe(spec["health_url"]),
                 restarts=process.get("restarts", 0),
                 replica_port=spec.get("replica_port"),
+                liveness_restarts=process.get("liveness_restarts", 0),
+                state=process.get("state", "-"),
             ))
         database = state["database"]
         return StackStatus(

@@ -13,7 +13,7 @@ import threading
 from microservices.common.security import service_token_key
 from microservices.common.upstreams import Upstreams
 from plumbing.db import BROKEN, Pool, PoolTimeout
-from plumbing.worker import run_forever
+from plumbing.worker import beat, run_forever
 
 from .api import TARGETS
 from .delivery import Deliverer, printer_from_env
@@ -37,6 +37,7 @@ def run_once(deliverer: Deliverer, limit: int = BATCH,
     for order_id in due:
         if stop is not None and stop.is_set():
             break
+        beat()  # each delivery may wait out the printer's or the mailer's timeout
         try:
             status = deliverer.deliver(order_id)
         except (PoolTimeout, *BROKEN):

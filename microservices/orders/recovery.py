@@ -24,6 +24,7 @@ import logging
 
 from microservices.common.client import UpstreamUnavailable
 from microservices.common.upstreams import Upstreams
+from plumbing.worker import beat
 from shop.errors import OutOfStock
 
 from . import steps
@@ -89,6 +90,7 @@ def run_once(store: OrderStore, ups: Upstreams, batch: int) -> dict[str, int]:
     of PAID orders whose request did not. Returns counts by outcome."""
     outcomes: dict[str, int] = {}
     for order in store.claim_overdue(batch, RETRY_CAP_SECONDS):
+        beat()  # each order may wait out several calls' timeouts
         try:
             outcome = recover(store, ups, order)
         except (Undecided, UpstreamUnavailable) as exc:
@@ -98,6 +100,7 @@ def run_once(store: OrderStore, ups: Upstreams, batch: int) -> dict[str, int]:
                  outcome)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     for order_id in store.claim_uncommitted(COMMIT_GRACE_SECONDS, batch):
+        beat()
         if commit_reservation(store, ups, order_id):
             outcomes["committed"] = outcomes.get("committed", 0) + 1
     return outcomes

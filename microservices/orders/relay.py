@@ -16,6 +16,7 @@ import psycopg2
 from microservices.common.client import UpstreamUnavailable
 from microservices.common.upstreams import Upstreams
 from plumbing.testhooks import crash_point
+from plumbing.worker import beat
 
 from .repository import OUTBOX_CHANNEL, OrderStore
 
@@ -32,6 +33,7 @@ def relay_once(store: OrderStore, ups: Upstreams, batch: int) -> int:
     while True:
         with store.due_events(batch) as (cur, events):
             for event_id, payload in events:
+                beat()  # each send may wait out its timeout
                 acknowledged += _send(store, ups, cur, event_id, payload)
         if len(events) < batch:
             return acknowledged

@@ -13,6 +13,7 @@ import uuid
 
 from cardprocessor.client import CardProcessor, Charge, ProcessorUnavailable
 from cardprocessor.reconcile import reconcile
+from plumbing.worker import beat
 
 log = logging.getLogger("monolith.payments")
 
@@ -50,6 +51,7 @@ def settle_abandoned_charges(uow, processor: CardProcessor, limit: int) -> dict[
     settled: dict[str, int] = {}
     with uow:
         for reference in uow.charges.claim_abandoned(ABANDONED_AFTER_SECONDS, limit):
+            beat()  # each attempt may wait out two calls' timeouts
             try:
                 status = _settle(processor, reference)
             except ProcessorUnavailable as exc:

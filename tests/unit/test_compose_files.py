@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from archlab import limits, sizing
-from archlab.config import STACK_SETTINGS, Ports, project_root
+from archlab.config import STACK_SETTINGS, Ports, process_settings, project_root
 from archlab.platforms.compose import ComposePlatform, env_prefix
 from archlab.stacks import ARCHITECTURES, get_stack
 
@@ -241,7 +241,7 @@ def test_each_process_runs_its_command_with_the_local_platforms_environment(arch
         env = environment(service)
         expected = {"ARCHLAB_PROCESS_NAME": spec.name, "ARCHLAB_RUN_ID": "compose",
                     "ARCHLAB_TEST_HOOKS": "", "ARCHLAB_ADMIN_TOKEN": DUMMY,
-                    "ARCHLAB_SECRET_KEY": DUMMY, **STACK_SETTINGS}
+                    "ARCHLAB_SECRET_KEY": DUMMY, **process_settings(STACK_SETTINGS)}
         for name, url in spec.env.items():
             port = urlsplit(url).port
             expected[name] = f"http://{where[port]}:8000"

@@ -4,6 +4,7 @@ changes nothing; every knob of a stack is a recorded stack setting or fixed in c
 
 import importlib
 import json
+import re
 import sys
 import time
 
@@ -73,7 +74,9 @@ def test_each_process_gets_the_host_variables_the_lab_and_nothing_else(shell, ar
         env = envs[spec.name]
         assert env["PATH"] == "/usr/bin:/bin" and env["TZ"] == "Europe/Vienna"
         # The stack settings, as given, not as the shell said.
-        assert {k: env[k] for k in state["settings"]} == state["settings"]
+        process_settings = config.process_settings(state["settings"])
+        assert {k: env[k] for k in process_settings} == process_settings
+        assert not config.PLATFORM_SETTINGS & set(env)  # the supervisor's, not theirs
         assert env["WEB_KEEPALIVE"] == "20" and env["ARCHLAB_ACCESS_LOG"] == "1"
         for name in ("WEB_LOGLEVEL", "MONOLITH_MAILER", "GUNICORN_CMD_ARGS", "PGOPTIONS",
                      "PYTHONPATH", "ARCHLAB_DATABASE_URL"):
@@ -138,6 +141,27 @@ def test_the_new_stack_settings_are_checked():
         config.stack_settings({"WEB_KEEPALIVE": "-1"})
     with pytest.raises(LabError, match="unknown stack setting"):
         config.stack_settings({"MONOLITH_MAILER": "offline"})
+
+
+@pytest.mark.parametrize("settings,says", [
+    ({"LIVENESS_PERIOD_SECONDS": "0.1"}, "from 0.5 to 60 s"),
+    ({"LIVENESS_TIMEOUT_SECONDS": "3"}, "at most the period (2 s)"),
+    ({"LIVENESS_FAILURES": "2.5"}, "a whole number from 1 to 20"),
+    ({"LIVENESS_FAILURES": "1"}, "at least 3 s"),   # 2 s x 1: one slow moment restarts
+    ({"MEMORY_LIMIT_MIB": "100.5"}, "whole number of MiB"),
+])
+def test_liveness_and_memory_settings_outside_their_range_are_refused(settings, says):
+    with pytest.raises(LabError, match=re.escape(says)):
+        config.stack_settings(settings)
+
+
+def test_the_liveness_settings_reach_the_supervisor():
+    settings = config.stack_settings({"LIVENESS_PERIOD_SECONDS": "1",
+                                      "LIVENESS_TIMEOUT_SECONDS": "0.5",
+                                      "LIVENESS_FAILURES": "4"})
+    assert config.liveness_settings(settings) == {
+        "period": 1.0, "timeout": 0.5, "failures": 4,
+        "start_grace": config.LIVENESS_START_GRACE_SECONDS}
 
 
 def test_gunicorn_takes_the_keepalive_setting_and_a_fixed_log_level(monkeypatch):
