@@ -205,9 +205,9 @@ def replica_name(service: str, replica: int) -> str:
 
 
 def scalable_services(stack: Stack) -> list[str]:
-    """The processes that may run as replicas: the shop's web processes (those with a
-    port), not the external card processor."""
-    return [p.name for p in stack.processes if p.port is not None and not p.external]
+    """The processes that may run as replicas: the shop's web processes and background
+    workers, not the external card processor."""
+    return [p.name for p in stack.processes if not p.external]
 
 
 def check_replica_count(service: str, count: int, scalable: list[str],
@@ -219,10 +219,8 @@ def check_replica_count(service: str, count: int, scalable: list[str],
                        f"the shop: it always runs as one process. Scalable: "
                        f"{', '.join(scalable)}")
     if service not in scalable:
-        what = ("a background worker without a port" if service in processes
-                else "not a process of this stack")
-        raise LabError(f"{service!r} cannot be scaled: it is {what}. Scalable: "
-                       f"{', '.join(scalable)}")
+        raise LabError(f"{service!r} cannot be scaled: it is not a process of this stack. "
+                       f"Scalable: {', '.join(scalable)}")
     if count < 1:
         raise LabError(f"{service} needs at least 1 replica, not {count}; "
                        "`archlab down` stops the whole stack")
@@ -230,16 +228,18 @@ def check_replica_count(service: str, count: int, scalable: list[str],
 
 def replica_counts(stack: Stack, ports: config.Ports,
                    replicas: dict[str, int] | None) -> dict[str, int]:
-    """How many replicas each web process runs: 1 unless `replicas` says otherwise. A
-    LabError for a process that cannot be scaled, a count below 1, or more replicas than
-    the block has private ports for."""
+    """How many replicas each process runs: 1 unless `replicas` says otherwise. A
+    LabError for a process that cannot be scaled, a count below 1, or more replicas of
+    web processes than the block has private ports for."""
     scalable = scalable_services(stack)
     counts = dict.fromkeys(scalable, 1)
     for service, count in (replicas or {}).items():
         check_replica_count(service, count, scalable, [p.name for p in stack.processes],
                             [p.name for p in stack.processes if p.external])
         counts[service] = count
-    needed = sum(count for count in counts.values() if count > 1)
+    # A background worker has no port, so its replicas need no private ones.
+    needed = sum(count for service, count in counts.items()
+                 if count > 1 and stack.process(service).port is not None)
     if needed > len(ports.replicas):
         raise too_few_replica_ports(needed, ports)
     return counts
@@ -269,7 +269,7 @@ def replica_records(stack: Stack, ports: config.Ports, counts: dict[str, int]) -
     for spec in stack.processes:
         count = counts.get(spec.name, 1)
         for replica in range(1, count + 1):
-            private = next(free) if count > 1 else None
+            private = next(free) if count > 1 and spec.port is not None else None
             records.append({
                 "name": replica_name(spec.name, replica), "service": spec.name,
                 "replica": replica, "port": spec.port, "replica_port": private,
@@ -755,8 +755,12 @@ class LocalPlatform(Platform):
         before = state["replicas"][service]
         self._check_connections(state, service, count)
         first = next(r for r in state["processes"] if r["name"] == service)
-        restart_first = first["replica_port"] is None
-        ports = self._free_replica_ports(state, count - before + restart_first)
+        # A background worker has no port: its replicas need no private ports, and none
+        # has to restart with one.
+        web = first["port"] is not None
+        restart_first = web and first["replica_port"] is None
+        ports = (self._free_replica_ports(state, count - before + restart_first) if web
+                 else [None] * (count - before))
         first_port = ports.pop(0) if restart_first else None
         new = [{**first, "name": replica_name(service, k), "replica": k, "replica_port": port,
                 "health_url": with_port(first["health_url"], port)}
@@ -850,10 +854,13 @@ class LocalPlatform(Platform):
     def _replica_entry(self, base: dict, record: dict) -> dict:
         """The supervisor.json entry of replica `record`: replica 1's entry `base` under the
         replica's name, with its own log and its REPLICA_VARIABLES."""
+        check = liveness_check(record, self.state_dir / HEARTBEATS_DIR)
+        env = replica_env(base["env"], record)
+        if "heartbeat" in check:
+            env[HEARTBEAT_VAR] = check["heartbeat"]  # each replica beats its own file
         return {**base, "name": record["name"],
-                "log": str(self.logs_dir / f"{record['name']}.log"),
-                "env": replica_env(base["env"], record),
-                "liveness": liveness_check(record, self.state_dir / HEARTBEATS_DIR)}
+                "log": str(self.logs_dir / f"{record['name']}.log"), "env": env,
+                "liveness": check}
 
     @staticmethod
     def _record_env(state: dict, entry: dict) -> None:

@@ -4,7 +4,10 @@ transaction as the changes they announce, until their consumer acknowledges them
 Today one event: an order became PAID, for the invoices service, which renders and
 delivers the invoice. Delivery is at least once - the relay may die after sending and
 before recording the acknowledgement - so the consumer is idempotent by order id and a
-redelivery changes nothing. It runs in the orders worker process, never in a web worker.
+redelivery changes nothing. It runs in the orders worker process, never in a web worker,
+and may run in several (`--replicas orders-worker=2`): each leases the events it claims
+(LEASE_SECONDS) and sends them holding no row lock, so a paused relay holds nothing up
+for longer than its lease.
 """
 
 import logging
@@ -24,6 +27,10 @@ log = logging.getLogger("orders.relay")
 
 # A failing event is tried again after 0.5 s, 1 s, 2 s ... at most this often.
 RETRY_CAP_SECONDS = 30.0
+# How long a claimed event is this relay's: longer than its batch's sends can take with
+# the invoices service answering (its timeout per send, api.TARGETS), short enough that a
+# paused or dead relay's events go out soon through another one.
+LEASE_SECONDS = 15.0
 
 
 def relay_once(store: OrderStore, ups: Upstreams, batch: int) -> int:
@@ -31,26 +38,26 @@ def relay_once(store: OrderStore, ups: Upstreams, batch: int) -> int:
     returns how many were acknowledged."""
     acknowledged = 0
     while True:
-        with store.due_events(batch) as (cur, events):
-            for event_id, payload in events:
-                beat()  # each send may wait out its timeout
-                acknowledged += _send(store, ups, cur, event_id, payload)
+        events = store.claim_events(batch, LEASE_SECONDS)
+        for event_id, payload in events:
+            beat()  # each send may wait out its timeout
+            acknowledged += _send(store, ups, event_id, payload)
         if len(events) < batch:
             return acknowledged
 
 
-def _send(store: OrderStore, ups: Upstreams, cur, event_id: int, payload: dict) -> int:
+def _send(store: OrderStore, ups: Upstreams, event_id: int, payload: dict) -> int:
     try:
         reply = ups["invoices"].post("/internal/invoices", payload)
     except UpstreamUnavailable as exc:
-        store.failed(cur, event_id, str(exc), RETRY_CAP_SECONDS)
+        store.failed(event_id, str(exc), RETRY_CAP_SECONDS)
         return 0
     crash_point("orders.relay_after_send")
     if reply.status in (200, 201):
-        store.delivered(cur, event_id)
+        store.delivered(event_id)
         return 1
     log.error("invoices refused event %s: %s %s", event_id, reply.status, reply.body)
-    store.failed(cur, event_id, f"HTTP {reply.status}: {reply.body}", RETRY_CAP_SECONDS)
+    store.failed(event_id, f"HTTP {reply.status}: {reply.body}", RETRY_CAP_SECONDS)
     return 0
 
 

@@ -233,31 +233,35 @@ class OrderStore:
 
     # -- the outbox ------------------------------------------------------------
 
-    @contextmanager
-    def due_events(self, limit: int):
-        """Undelivered outbox events whose time has come, as (id, payload), locked (SKIP
-        LOCKED: relays never send the same event at once) for the block, which records
-        each outcome with `delivered` or `failed` on the cursor it gets."""
+    def claim_events(self, limit: int, lease_seconds: float) -> list[tuple[int, dict]]:
+        """Lease up to `limit` undelivered events whose time has come, as (id, payload):
+        each is due again only `lease_seconds` from now, so another relay takes it over
+        if this one does not record an outcome by then (it died, or was paused). Claimed
+        in a short transaction (SKIP LOCKED: two relays never claim the same event at
+        once); the sends happen outside it, with no row lock held."""
         with self._tx() as cur:
             cur.execute(
-                "SELECT id, payload FROM outbox WHERE delivered_at IS NULL"
-                " AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (limit,))
-            yield cur, cur.fetchall()
+                "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => %s)"
+                " WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL"
+                "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, payload", (lease_seconds, limit))
+            return sorted(cur.fetchall())
 
-    @staticmethod
-    def delivered(cur, event_id: int) -> None:
+    def delivered(self, event_id: int) -> None:
         """Record the consumer's acknowledgement of an event."""
-        cur.execute("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1,"
-                    " last_error = NULL WHERE id = %s", (event_id,))
+        with self._tx() as cur:
+            cur.execute("UPDATE outbox SET delivered_at = now(), attempts = attempts + 1,"
+                        " last_error = NULL WHERE id = %s AND delivered_at IS NULL",
+                        (event_id,))
 
-    @staticmethod
-    def failed(cur, event_id: int, error: str, cap_seconds: float) -> None:
+    def failed(self, event_id: int, error: str, cap_seconds: float) -> None:
         """Record a failed delivery and when to try again (a growing delay, capped)."""
-        cur.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = %s,"
-            " next_attempt_at = now() + make_interval(secs => least(%s, 2 ^ least(attempts,"
-            " 10) / 2.0)) WHERE id = %s", (error[:500], cap_seconds, event_id))
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = %s,"
+                " next_attempt_at = now() + make_interval(secs => least(%s, 2 ^ least("
+                "attempts, 10) / 2.0)) WHERE id = %s AND delivered_at IS NULL",
+                (error[:500], cap_seconds, event_id))
 
     # -- the audit ------------------------------------------------------------
 

@@ -180,9 +180,10 @@ class ChargeAttemptRepository:
                          " VALUES (%s, %s, 'started')", (reference, customer_id))
 
     def lock(self, reference: str) -> str | None:
-        """An attempt's status, its row locked until the transaction ends; None if unknown."""
-        self.cur.execute("SELECT status FROM charge_attempts WHERE reference = %s FOR UPDATE",
-                         (reference,))
+        """An attempt's status ("claimed" once a worker took it for abandoned), its row
+        locked until the transaction ends; None if unknown."""
+        self.cur.execute("SELECT CASE WHEN lease_until IS NULL THEN status ELSE 'claimed' END"
+                         " FROM charge_attempts WHERE reference = %s FOR UPDATE", (reference,))
         row = self.cur.fetchone()
         return row[0] if row else None
 
@@ -193,21 +194,36 @@ class ChargeAttemptRepository:
                          (status, order_id, reference))
 
     def note_error(self, reference: str, error: str) -> None:
-        """Count a failed try to settle an abandoned attempt, and keep why it failed."""
+        """Count a failed try to settle an abandoned attempt, keep why it failed, and end
+        its lease so the next round tries again (it stays claimed: no checkout charges
+        with it)."""
         self.cur.execute("UPDATE charge_attempts SET attempts = attempts + 1,"
-                         " last_error = %s, updated_at = now() WHERE reference = %s",
-                         (error[:500], reference))
+                         " last_error = %s, lease_until = now(), updated_at = now()"
+                         " WHERE reference = %s", (error[:500], reference))
 
-    def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
-        """Lock up to `limit` attempts still 'started' after `older_than_seconds`, oldest
-        first. A checkout still running holds its attempt's row lock, so SKIP LOCKED passes
-        over it (and over attempts another sweeper has claimed)."""
+    def claim_abandoned(self, older_than_seconds: float, limit: int,
+                        lease_seconds: float) -> list[str]:
+        """Lease up to `limit` attempts still 'started' after `older_than_seconds`, oldest
+        first, to settle them outside this transaction. A checkout still running holds its
+        attempt's row lock, so SKIP LOCKED passes over it; one that locks it later finds
+        it claimed and does not charge. An attempt another worker leased is passed over
+        until its lease runs out."""
         self.cur.execute(
-            "SELECT reference FROM charge_attempts WHERE status = 'started'"
-            " AND created_at < now() - make_interval(secs => %s)"
-            " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
-            (older_than_seconds, limit))
-        return [r[0] for r in self.cur.fetchall()]
+            "UPDATE charge_attempts SET lease_until = now() + make_interval(secs => %s)"
+            " WHERE reference IN (SELECT reference FROM charge_attempts"
+            "  WHERE status = 'started' AND created_at < now() - make_interval(secs => %s)"
+            "  AND (lease_until IS NULL OR lease_until <= now())"
+            "  ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING reference, created_at",
+            (lease_seconds, older_than_seconds, limit))
+        return [reference for reference, _ in sorted(self.cur.fetchall(), key=lambda r: r[1])]
+
+    def settle(self, reference: str, status: str) -> bool:
+        """Record the final status of an abandoned attempt, unless it was settled already
+        (by another worker whose lease ran out meanwhile)."""
+        self.cur.execute("UPDATE charge_attempts SET status = %s, updated_at = now()"
+                         " WHERE reference = %s AND status = 'started'", (status, reference))
+        return self.cur.rowcount == 1
 
 
 class IdempotencyRepository:

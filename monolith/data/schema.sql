@@ -93,6 +93,9 @@ CREATE TABLE IF NOT EXISTS charge_attempts (
     -- The worker's tries to settle an abandoned attempt, and why the last one failed.
     attempts    integer NOT NULL DEFAULT 0,
     last_error  text,
+    -- Set when a worker claims the attempt as abandoned: a checkout that locks it later
+    -- must not charge, and another worker takes it over once the lease has run out.
+    lease_until timestamptz,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );

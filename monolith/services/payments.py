@@ -31,6 +31,10 @@ ABANDONED_AFTER_SECONDS = 5.0
 
 # How often the worker sweeps.
 SWEEP_EVERY_SECONDS = 1.0
+# How long an attempt a worker claimed is its own: longer than settling it can take (a
+# lookup and a refund at the processor's timeout), short enough that a paused worker's
+# attempts are soon settled by another.
+LEASE_SECONDS = 15.0
 # The audit lists at most this many undecided attempts (it counts them all).
 UNDECIDED_LISTED = 50
 
@@ -47,26 +51,39 @@ def settle_abandoned_charges(uow, processor: CardProcessor, limit: int) -> dict[
     """Settle up to `limit` abandoned charge attempts at the processor: refund a capture,
     record a decline, and void a reference never charged with a tombstone, so a charge
     still in flight with it captures nothing. Returns how many ended in each status;
-    attempts the processor could not be asked about stay for the next round."""
-    settled: dict[str, int] = {}
+    attempts the processor could not be asked about stay for the next round.
+
+    The attempts are leased in a short transaction and settled outside it, holding no
+    row lock while the processor is called, so a paused worker holds nothing up for
+    longer than its lease (another worker takes the attempts over then)."""
     with uow:
-        for reference in uow.charges.claim_abandoned(ABANDONED_AFTER_SECONDS, limit):
-            beat()  # each attempt may wait out two calls' timeouts
-            try:
-                status = _settle(processor, reference)
-            except ProcessorUnavailable as exc:
-                log.warning("card processor unavailable (%s); abandoned charges wait", exc)
-                uow.charges.note_error(reference, f"the card processor cannot be reached: "
-                                                  f"{exc}")
-                break
-            if status is None:
-                uow.charges.note_error(reference, "the card processor holds an unexpected "
-                                                  "status after a refund")
-                continue
-            uow.charges.finish(reference, status)
-            settled[status] = settled.get(status, 0) + 1
+        references = uow.charges.claim_abandoned(ABANDONED_AFTER_SECONDS, limit,
+                                                 LEASE_SECONDS)
         uow.commit()
+    settled: dict[str, int] = {}
+    for reference in references:
+        beat()  # each attempt may wait out two calls' timeouts
+        try:
+            status = _settle(processor, reference)
+        except ProcessorUnavailable as exc:
+            log.warning("card processor unavailable (%s); abandoned charges wait", exc)
+            _note(uow, reference, f"the card processor cannot be reached: {exc}")
+            break
+        if status is None:
+            _note(uow, reference, "the card processor holds an unexpected status after a "
+                                  "refund")
+            continue
+        with uow:
+            if uow.charges.settle(reference, status):
+                settled[status] = settled.get(status, 0) + 1
+            uow.commit()
     return settled
+
+
+def _note(uow, reference: str, error: str) -> None:
+    with uow:
+        uow.charges.note_error(reference, error)
+        uow.commit()
 
 
 def decision_bound_seconds(processor_timeout: float) -> float:

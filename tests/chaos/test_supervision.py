@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from archlab.errors import LabError
 from archlab.platforms.local import LocalPlatform
 from archlab.platforms.statefiles import read_json
 from archlab.platforms.supervisor import STATUS_FILE
+from plumbing.testhooks import fault
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -155,3 +157,55 @@ def test_every_process_runs_under_its_memory_limit(arch):
         else:
             cgroups = Path(f"/proc/{pid}/cgroup").read_text()
             assert f"/{name}" in cgroups and "archlab-" in cgroups, (name, cgroups)
+
+
+def paused_worker(platform: LocalPlatform, point: str) -> str:
+    """The orders worker replica that stopped at the hang armed at `point` (its log says
+    so), paused there (SIGSTOP) in the middle of its round."""
+    def stuck() -> str | None:
+        for name in ("orders-worker", "orders-worker.2"):
+            log = platform.logs_dir / f"{name}.log"
+            if log.exists() and f"fault hang armed at {point}" in log.read_text():
+                return name
+        return None
+    wait_for(lambda: stuck() is not None, 60, f"a worker to reach {point}")
+    name = stuck()
+    os.killpg(processes_json(platform)[name]["pid"], signal.SIGSTOP)
+    return name
+
+
+@pytest.mark.only("microservices")
+@pytest.mark.capability("checkout")
+def test_with_one_of_two_orders_workers_paused_mid_round_every_event_and_order_is_done(arch):
+    """Two orders workers. One stops in the middle of a relay batch (a send hangs, then
+    the process is paused): the events it leased are delivered, by the other or by its
+    replacement, once the lease runs out. One stops in the middle of a recovery round:
+    the order it took is decided by the other."""
+    platform = local_platform(arch)
+    platform.scale("orders-worker", 2)
+    try:
+        send = "call invoices POST /internal/invoices:before"
+        arch.arm(faults=[fault(send, "hang", seconds=120)])
+        buyers = [arch.customer(70 + n) for n in range(3)]
+        for n, buyer in enumerate(buyers):
+            assert buyer.checkout([{"product_id": 150 + n, "quantity": 1}]).status_code == 201
+        relay_paused = paused_worker(platform, send)
+        figures = arch.settle(timeout=60)  # every invoice delivered, nothing pending
+        assert figures["invoices"]["pending"] == 0
+        assert arch.violations(figures) == []
+
+        lookup = "call payments GET /internal/payments/{order_id}:before"
+        key = uuid.uuid4().hex
+        arch.arm(faults=[fault("cardprocessor.charge:before", "error", request_id=key),
+                         fault(lookup, "hang", seconds=120)])
+        first = arch.customer(74).checkout([{"product_id": 160, "quantity": 1}], key=key,
+                                           request_id=key)
+        assert first.status_code == 409  # left to recovery
+        recovery_paused = paused_worker(platform, lookup)
+        bound = arch.audit()["undecided"]["bound_seconds"]
+        figures = arch.settle(timeout=bound)
+        assert figures["orders"]["PENDING"] == 0 and arch.violations(figures) == []
+        print(f"\nrelay paused in {relay_paused}, recovery paused in {recovery_paused}; "
+              "all events delivered and the order decided")
+    finally:
+        platform.scale("orders-worker", 1)

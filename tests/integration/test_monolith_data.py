@@ -263,7 +263,7 @@ def test_the_attempt_is_committed_and_locked_while_the_charge_runs(pool):
                 other.charges.cur.execute(
                     "SELECT status FROM charge_attempts WHERE reference = %s", (reference,))
                 seen["status"] = other.charges.cur.fetchone()
-                seen["claimed"] = other.charges.claim_abandoned(0, 10)
+                seen["claimed"] = other.charges.claim_abandoned(0, 10, 15)
             return super().charge(reference, amount_cents, card)
 
     assert buy(pool, processor=Watching()).status == 201
@@ -307,14 +307,30 @@ def test_the_sweep_skips_attempts_another_transaction_holds(pool, dsn):
             cur.execute("SELECT status FROM charge_attempts WHERE reference = %s FOR UPDATE",
                         ("rackshop-mono-held",))
             with UnitOfWork(pool) as uow:
-                assert uow.charges.claim_abandoned(10, 10) == ["rackshop-mono-free"]
+                assert uow.charges.claim_abandoned(10, 10, 15) == ["rackshop-mono-free"]
+                uow.commit()
         holder.rollback()
         with UnitOfWork(pool) as uow:
-            assert sorted(uow.charges.claim_abandoned(10, 10)) == [
-                "rackshop-mono-free", "rackshop-mono-held"]
-            # Claimed rows are locked in turn: a second sweeper passes over them.
-            with UnitOfWork(pool) as second:
-                assert second.charges.claim_abandoned(10, 10) == []
+            # The free one is leased already: only the held one is claimed now.
+            assert uow.charges.claim_abandoned(10, 10, 15) == ["rackshop-mono-held"]
+            uow.commit()
+        # Leased, and no row lock held while they are settled: a second sweeper passes
+        # over them until the lease runs out, and a checkout never charges with them.
+        with UnitOfWork(pool) as second:
+            assert second.charges.claim_abandoned(10, 10, 15) == []
+            assert second.charges.lock("rackshop-mono-held") == "claimed"
+        sql(pool, "UPDATE charge_attempts SET lease_until = now() - interval '1 second'"
+                  " WHERE reference = 'rackshop-mono-free'")
+        with UnitOfWork(pool) as third:
+            assert third.charges.claim_abandoned(10, 10, 15) == ["rackshop-mono-free"]
+            third.commit()
+            # The worker whose lease ran out records its result after the one that took
+            # over: only the first result stands.
+            assert third.charges.settle("rackshop-mono-free", "void")
+            assert not third.charges.settle("rackshop-mono-free", "refunded")
+            third.commit()
+        assert sql(pool, "SELECT status FROM charge_attempts WHERE reference ="
+                         " 'rackshop-mono-free'") == [("void",)]
     finally:
         holder.close()
 

@@ -241,12 +241,16 @@ class FakeChargeAttemptRepository:
             raise IntegrityError(f"duplicate charge attempt {reference}")
         attempts[reference] = {"customer_id": customer_id, "status": "started",
                                "order_id": None, "attempts": 0, "last_error": None,
-                               "created_at": self.db.now, "updated_at": self.db.now}
+                               "lease_until": None, "created_at": self.db.now,
+                               "updated_at": self.db.now}
 
     def lock(self, reference: str) -> str | None:
-        """An attempt's status (its row lock is the test's to model); None if unknown."""
+        """An attempt's status, "claimed" once a worker took it for abandoned (its row
+        lock is the test's to model); None if unknown."""
         attempt = self.db.tables.charge_attempts.get(reference)
-        return attempt["status"] if attempt else None
+        if attempt is None:
+            return None
+        return "claimed" if attempt["lease_until"] is not None else attempt["status"]
 
     def finish(self, reference: str, status: str, order_id: int | None = None) -> None:
         """Record an attempt's final status (and the order its capture paid for)."""
@@ -258,17 +262,31 @@ class FakeChargeAttemptRepository:
         """Count a failed try to settle an abandoned attempt, and keep why it failed."""
         attempt = self.db.tables.charge_attempts[reference]
         attempt.update(attempts=attempt["attempts"] + 1, last_error=error[:500],
-                       updated_at=self.db.now)
+                       lease_until=self.db.now, updated_at=self.db.now)
 
-    def claim_abandoned(self, older_than_seconds: float, limit: int) -> list[str]:
-        """Up to `limit` attempts still 'started' after `older_than_seconds`, oldest first,
-        passing over those another transaction holds."""
+    def claim_abandoned(self, older_than_seconds: float, limit: int,
+                        lease_seconds: float) -> list[str]:
+        """Lease up to `limit` attempts still 'started' after `older_than_seconds`, oldest
+        first, passing over those another transaction holds or another worker leased."""
         cutoff = self.db.now - datetime.timedelta(seconds=older_than_seconds)
         found = sorted((a["created_at"], ref)
                        for ref, a in self.db.tables.charge_attempts.items()
                        if a["status"] == "started" and a["created_at"] < cutoff
-                       and ref not in self.db.locked_attempts)
-        return [ref for _, ref in found[:limit]]
+                       and ref not in self.db.locked_attempts
+                       and (a["lease_until"] is None or a["lease_until"] <= self.db.now))
+        claimed = [ref for _, ref in found[:limit]]
+        for ref in claimed:
+            self.db.tables.charge_attempts[ref]["lease_until"] = (
+                self.db.now + datetime.timedelta(seconds=lease_seconds))
+        return claimed
+
+    def settle(self, reference: str, status: str) -> bool:
+        """Record an abandoned attempt's final status, unless it was settled already."""
+        attempt = self.db.tables.charge_attempts[reference]
+        if attempt["status"] != "started":
+            return False
+        attempt.update(status=status, updated_at=self.db.now)
+        return True
 
 
 class FakeIdempotencyRepository:

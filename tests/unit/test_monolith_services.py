@@ -554,6 +554,22 @@ def test_sweep_waits_while_the_processor_is_unreachable(db, uow, processor):
     assert sweep(uow, processor) == {"void": 1}
 
 
+def test_a_paused_sweepers_attempts_are_taken_over_when_its_lease_runs_out(db, uow,
+                                                                             processor):
+    ref = started(db, uow, "rackshop-mono-paused")
+    db.now += ABANDONED
+    with uow:  # a sweeper claims it, then stops (paused, or killed) before settling it
+        assert uow.charges.claim_abandoned(payments.ABANDONED_AFTER_SECONDS, 10,
+                                           payments.LEASE_SECONDS) == [ref]
+        uow.commit()
+    assert sweep(uow, processor) == {}  # leased: the other sweeper passes over it
+    with uow:
+        assert uow.charges.lock(ref) == "claimed"  # and no checkout charges with it
+    db.now += datetime.timedelta(seconds=payments.LEASE_SECONDS + 1)
+    assert sweep(uow, processor) == {"void": 1}
+    assert processor.records[ref].status == "voided"
+
+
 def test_an_attempt_the_sweep_cannot_settle_is_listed_undecided_with_why(db, uow, processor):
     ref = started(db, uow, "rackshop-mono-stuck")
     assert admin.audit_figures(uow, processor)["undecided"]["count"] == 0  # still young
