@@ -514,20 +514,22 @@ class LocalPlatform(Platform):
         # Each replica runs with replica 1's environment and its own REPLICA_VARIABLES.
         replica_envs = {r["name"]: replica_env(envs[r["service"]], r)
                         for r in state["processes"]}
+        checks = {r["name"]: liveness_check(r, self.state_dir / HEARTBEATS_DIR)
+                  for r in state["processes"]}
+        for name, check in checks.items():
+            if "heartbeat" in check:  # a worker beats its own file
+                replica_envs[name][HEARTBEAT_VAR] = check["heartbeat"]
         state["environment"] = environment_record(host, replica_envs)
         self._save(state)
         entries = []
         memory = int(float(state["settings"]["MEMORY_LIMIT_MIB"])) or None
         for record in state["processes"]:
             spec = stack.process(record["service"])
-            env = replica_envs[record["name"]]
-            check = liveness_check(record, self.state_dir / HEARTBEATS_DIR)
-            if "heartbeat" in check:
-                env = env | {HEARTBEAT_VAR: check["heartbeat"]}
             entries.append({
-                "name": record["name"], "argv": spec.argv, "env": env,
+                "name": record["name"], "argv": spec.argv, "env": replica_envs[record["name"]],
                 "cwd": str(root), "log": str(self.logs_dir / f"{record['name']}.log"),
-                "restart": spec.restart, "liveness": check, "memory_limit_mib": memory})
+                "restart": spec.restart, "liveness": checks[record["name"]],
+                "memory_limit_mib": memory})
         (self.state_dir / HEARTBEATS_DIR).mkdir(exist_ok=True)
         # `scale` raises the generation with every change (supervisor.py).
         write_json(self.state_dir / SPEC_FILE, {

@@ -30,9 +30,10 @@ AT_LEAST_500MS = int(RATE * STALL_S / 2 * 0.8)
 
 
 def web_processes(stack) -> list[psutil.Process]:
-    """The monolith's gunicorn master and its workers."""
-    state = json.loads((stack.platform.state_dir / "state.json").read_text())
-    master = psutil.Process(state["pids"]["monolith"])
+    """The monolith's gunicorn master and its workers, as they run now (a restart since
+    `up` - by liveness, say - gave the master a new pid: processes.json has it)."""
+    live = json.loads((stack.platform.state_dir / "processes.json").read_text())
+    master = psutil.Process(live["processes"]["monolith"]["pid"])
     return [master, *master.children(recursive=True)]
 
 
