@@ -167,6 +167,26 @@ def is_access_line(line: bytes) -> bool:
             and record["route"] != LIVENESS_ROUTE)
 
 
+def probe_ms(line: bytes) -> float | None:
+    """The duration (ms) of a liveness probe's access-log line; None for any other line."""
+    if b'"/healthz"' not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("route") != LIVENESS_ROUTE:
+        return None
+    return float(record.get("duration_ms") or 0.0)
+
+
+def probe_figures(lines) -> dict:
+    """How many liveness probes the access-log `lines` hold, and their request time in
+    ms (an upper bound on the CPU they cost: a probe's time is all it can spend)."""
+    durations = [ms for ms in map(probe_ms, lines) if ms is not None]
+    return {"requests": len(durations), "request_ms": round(sum(durations), 2)}
+
+
 def flush_access_log(timeout: float = 5.0) -> None:
     """Wait until this process's access-log lines recorded so far are written (tests)."""
     ACCESS_LOG.flush(timeout)

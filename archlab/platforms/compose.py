@@ -11,6 +11,12 @@ fresh for each `up`; the stack settings; each process's sizing from the equal-to
 on the containers' CPUs (archlab/sizing.py); and each container's CPU and memory limit
 (archlab/limits.py), so both architectures get the same totals. Every compose command
 gets that file, so `down` and `ps` see the same project.
+
+Health on the engine: a web container's health check asks /readyz (start order, and what
+`up` waits for); a background worker's asks whether its heartbeat file is fresh. The
+engine restarts a container whose main process exits with an error (`restart:
+on-failure`), but it only marks one that fails its health check unhealthy, and this
+platform does not restart it either (docs/supervision.md says why).
 """
 
 import csv
@@ -18,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -38,10 +45,10 @@ from archlab.platforms.base import (
     StackInfo,
     StackStatus,
 )
-from archlab.platforms.local import SEED_TIMEOUT_SECONDS, sizing_plan
+from archlab.platforms.local import MAX_HOLD_SECONDS, SEED_TIMEOUT_SECONDS, sizing_plan
 from archlab.platforms.statefiles import read_json, write_json
 from archlab.stacks import Stack, get_stack
-from plumbing.observability import is_access_line
+from plumbing.observability import is_access_line, probe_figures
 
 COMPOSE_DIR = "compose"
 READY_TIMEOUT_SECONDS = 600.0
@@ -54,6 +61,12 @@ ENV_FILE = "compose.env"
 # every healthcheck the engine runs in it.
 ENGINE_DAEMON = "dockerd"
 SHIM_PREFIX = "containerd-shim"
+# A hold's restarter: a detached `sh` named so (its $0), that sleeps out the hold and then
+# runs `docker start`; its output goes to this file of the logs folder.
+HOLD_MARK = "archlab-hold"
+HOLDS_LOG = "holds.log"
+# The restarter's script: sleep "$1" seconds, then run the rest of its arguments.
+HOLD_SCRIPT = 'sleep "$1"; shift; exec "$@"'
 
 
 def engine_processes(table: dict[int, tuple[int, str]], container_pids) -> list[int]:
@@ -72,6 +85,14 @@ def env_prefix(process: str) -> str:
     """The prefix of a process's variables in the stack files: 'card-processor' ->
     'CARD_PROCESSOR'."""
     return process.upper().replace("-", "_")
+
+
+def container_name(labels: dict) -> str:
+    """A container as `status` names it: its service, with ".<number>" from the second
+    container of a service on ("catalog", "catalog.2")."""
+    service = labels.get("com.docker.compose.service", "?")
+    number = labels.get("com.docker.compose.container-number", "1")
+    return service if number == "1" else f"{service}.{number}"
 
 
 def seed_module(ref: str) -> str:
@@ -117,6 +138,14 @@ class Cli:
         """Run (name, argv, env) commands at once (processes.run_together): the failures."""
         self.issued += [list(argv) for _, argv, _ in commands]
         return processes.run_together(commands, timeout)
+
+    def detach(self, argv: list[str], log: Path) -> int:
+        """Start `argv` in a session of its own, its output appended to `log`, and return
+        its pid without waiting: it outlives this process."""
+        self.issued.append(list(argv))
+        with open(log, "a") as out:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True).pid
 
     def run(self, argv: list[str], *, timeout: float = 600, check: bool = True) -> str:
         """Run `argv` and return its stdout; a failure is a LabError with its last words."""
@@ -345,6 +374,9 @@ class ComposePlatform(Platform):
         """Every container of the stack: its process id on the host, health, restarts."""
         state = self._require_state()
         rows = []
+        held = {service for service, hold in state.get("holds", {}).items()
+                if hold["until"] > time.time()}
+        carried = state.get("restarts_carried", {})
         for container in self.containers(state["arch"]):
             labels = container["Config"]["Labels"]
             service = labels.get("com.docker.compose.service", "?")
@@ -354,12 +386,18 @@ class ComposePlatform(Platform):
             run = container["State"]
             health = (run.get("Health") or {}).get("Status")
             rows.append(ProcessStatus(
-                name=service if number == "1" else f"{service}.{number}",
+                name=container_name(labels),
                 port=(int(state["base_url"].rsplit(":", 1)[1])
                       if service == state["entrypoint"] and number == "1" else None),
                 pid=run.get("Pid") or None, alive=run["Status"] == "running",
                 health={"healthy": "ok", None: "-"}.get(health, health),
-                restarts=container.get("RestartCount", 0)))
+                # The engine's count, plus what it counted before a hold's `docker
+                # start` set it back to 0.
+                restarts=container.get("RestartCount", 0)
+                + carried.get(container["Id"], {}).get("restarts", 0),
+                # The engine's word (running, exited, paused, restarting), or "held".
+                state="held" if service in held and run["Status"] != "running"
+                else run["Status"]))
         return StackStatus(arch=state["arch"], run_id=state["run_id"],
                            base_url=state["base_url"], state_dir=self.state_dir,
                            database=self._info(state).database, supervisor_pid=None,
@@ -368,13 +406,15 @@ class ComposePlatform(Platform):
     # -- changes --------------------------------------------------------------
 
     def scale(self, service: str, replicas: int) -> ScaleReport:
-        """Run `replicas` containers of a web process behind its service name (the
-        engine's DNS spreads the other services' connections among them)."""
+        """Run `replicas` containers of a process: a web process's behind its service
+        name (the engine's DNS spreads the other services' connections among them), a
+        background worker's side by side (they share its work by claiming it, each with
+        a heartbeat file of its own in its container)."""
         state = self._require_state()
         stack = get_stack(state["arch"], self.ports)
-        names = [p.name for p in stack.processes if p.port is not None and not p.external]
+        names = [p.name for p in stack.processes if not p.external]
         if service not in names:
-            raise LabError(f"{service!r} cannot be scaled: the web processes are "
+            raise LabError(f"{service!r} cannot be scaled: the shop's processes are "
                            f"{', '.join(names)}")
         if service == state["entrypoint"]:
             raise LabError(f"{service} is the published entry point: one container holds "
@@ -393,6 +433,57 @@ class ComposePlatform(Platform):
     def running(self) -> bool:
         """Whether a compose stack is up at this port base."""
         return self.condition() == "running"
+
+    def hold(self, service: str, seconds: float) -> list[str]:
+        """Stop every container of process `service` and keep them down for `seconds`
+        (counted from this call, as on the local platform), then start them again.
+        Returns their names once they have stopped; the caller does not wait for the end.
+
+        `docker stop` (SIGTERM, SIGKILL after STOP_TIMEOUT_SECONDS) is a manual stop, so
+        `restart: on-failure` leaves the containers down (`docker kill` would too; a
+        SIGKILL from the host would not: that exit is a crash, restarted at once). Their
+        service name resolves to nothing meanwhile, so callers fail to connect. A
+        detached restarter of this process (HOLD_MARK) sleeps out the hold and runs
+        `docker start`, which gives the restart policy back; a new hold of the same
+        process replaces the last one's restarter. `docker start` sets the engine's
+        restart count back to 0: `status` adds what it had counted (a hold is no crash,
+        and it erases none)."""
+        if not 0 < seconds <= MAX_HOLD_SECONDS:
+            raise LabError(f"a hold lasts more than 0 and at most {MAX_HOLD_SECONDS:.0f} s, "
+                           f"not {seconds:g}")
+        until = time.time() + seconds
+        state = self._require_state()
+        known = [p.name for p in get_stack(state["arch"], self.ports).processes]
+        if service not in known:
+            raise LabError(f"{service!r} is not a process of this stack: "
+                           f"{', '.join(sorted(known))}")
+        found = [c for c in self.containers(state["arch"])
+                 if c["Config"]["Labels"].get("com.docker.compose.service") == service]
+        if not found:
+            raise LabError(f"{service} has no container to hold")
+        ids = [c["Id"] for c in found]
+        holds = state.setdefault("holds", {})
+        end_hold(holds.pop(service, None))
+        carried = state.setdefault("restarts_carried", {})
+        for c in found:
+            # Once per start: a container still stopped by an earlier hold has not been
+            # started since its count was carried.
+            started = c["State"].get("StartedAt")
+            before = carried.get(c["Id"])
+            if before is None or before["started_at"] != started:
+                carried[c["Id"]] = {"started_at": started,
+                                    "restarts": (before or {}).get("restarts", 0)
+                                    + c.get("RestartCount", 0)}
+        write_json(self.state_dir / STATE_FILE, state)
+        self.cli.run([self.cli.docker, "stop", "--time", str(STOP_TIMEOUT_SECONDS), *ids],
+                     timeout=STOP_TIMEOUT_SECONDS + 60)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        left = max(0.0, until - time.time())
+        pid = self.cli.detach(["sh", "-c", HOLD_SCRIPT, HOLD_MARK, f"{left:.3f}",
+                               self.cli.docker, "start", *ids], self.logs_dir / HOLDS_LOG)
+        holds[service] = {"until": until, "pid": pid, "ids": ids}
+        write_json(self.state_dir / STATE_FILE, state)
+        return [container_name(c["Config"]["Labels"]) for c in found]
 
     def reseed(self) -> None:
         """Each database's own seed command, in the container of the process that owns it,
@@ -436,6 +527,8 @@ class ComposePlatform(Platform):
         state = read_json(self.state_dir / STATE_FILE)
         if state is None:
             return DownReport(was_running=False)
+        for hold in state.get("holds", {}).values():
+            end_hold(hold)
         self._save_logs(state["arch"])
         self._compose(state["arch"], "down", "--volumes", "--remove-orphans",
                       "--timeout", str(STOP_TIMEOUT_SECONDS))
@@ -454,6 +547,23 @@ class ComposePlatform(Platform):
         if state is None:
             raise NoStackRunning(f"no compose stack is up at port base {self.ports.base}")
         return state
+
+
+def end_hold(hold: dict | None) -> None:
+    """End a hold's restarter (ComposePlatform.hold) before it starts its containers, if
+    it still runs: only a process whose command line is that restarter's, with its
+    containers, so a pid the system has since given another process is left alone."""
+    if not hold:
+        return
+    try:
+        argv = psutil.Process(hold["pid"]).cmdline()
+    except psutil.Error:
+        return
+    if HOLD_MARK in argv and hold["ids"][0] in argv:
+        try:
+            os.killpg(hold["pid"], signal.SIGTERM)
+        except OSError:
+            pass
 
 
 def publish_address() -> str:
@@ -481,6 +591,8 @@ class ContainerLogs:
     def __init__(self, platform: ComposePlatform):
         self.platform = platform
         self.since: str | None = None
+        # Requests to /healthz among the lines: liveness probes, not requests served.
+        self.probes: dict | None = None
 
     def mark(self) -> None:
         """Remember now."""
@@ -491,6 +603,7 @@ class ContainerLogs:
         until = datetime.now(UTC).isoformat()
         state = self.platform._require_state()
         counts: dict[str, int] = {}
+        every: list[bytes] = []
         for container in self.platform.containers(state["arch"]):
             service = container["Config"]["Labels"].get("com.docker.compose.service", "?")
             done = subprocess.run([self.platform.cli.docker, "logs", "--since", self.since,
@@ -498,6 +611,8 @@ class ContainerLogs:
                                   capture_output=True, timeout=120)
             lines = (done.stdout + done.stderr).splitlines()
             counts[service] = counts.get(service, 0) + sum(map(is_access_line, lines))
+            every += lines
+        self.probes = probe_figures(every)
         return {name: n for name, n in counts.items() if n}
 
 

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,9 +23,17 @@ import pytest
 import yaml
 
 from archlab import limits, sizing
-from archlab.config import STACK_SETTINGS, Ports, process_settings, project_root
+from archlab.config import (
+    STACK_SETTINGS,
+    Ports,
+    liveness_settings,
+    process_settings,
+    project_root,
+)
 from archlab.platforms.compose import ComposePlatform, env_prefix
+from archlab.platforms.local import liveness_check
 from archlab.stacks import ARCHITECTURES, get_stack
+from plumbing.worker import HEARTBEAT_VAR
 
 ROOT = project_root()
 COMPOSE = ROOT / "compose"
@@ -32,6 +42,9 @@ STACKS = {arch: get_stack(arch, Ports.from_base(8000)) for arch in ARCHITECTURES
 # What compose/new-env.sh or `archlab up --platform compose` would give: every variable
 # a file requires (`${VAR:?...}`) set, nothing else.
 DUMMY = "dummy-secret"
+# Where a worker container's heartbeat file is (its own /tmp: one file per container, so
+# each replica of a worker has its own, as each local replica has).
+HEARTBEAT_FILE = "/tmp/archlab-heartbeat"
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
@@ -247,6 +260,12 @@ def test_each_process_runs_its_command_with_the_local_platforms_environment(arch
             expected[name] = f"http://{where[port]}:8000"
         if spec.port is not None:
             expected |= {"PORT": "8000", "BIND_HOST": "0.0.0.0"}
+        # The local platform gives a process a heartbeat file where its liveness is one
+        # (a background worker, archlab/platforms/local.py); a container gets its own.
+        local_check = liveness_check({"name": spec.name, "health_url": spec.health_url},
+                                     Path("/heartbeats"))
+        if "heartbeat" in local_check:
+            expected[HEARTBEAT_VAR] = HEARTBEAT_FILE
         # Its size, as whole numbers (a background worker's is fixed in its module).
         if plan.processes[spec.name].kind != "background":
             for key in plan.processes[spec.name].env():
@@ -308,18 +327,55 @@ def test_start_order_waits_on_health_and_on_the_seeds(arch_name, compose_file):
             assert all(wants.get(name) == "service_healthy" for name in upstream), wants
 
 
+def seconds(duration) -> float:
+    """A compose duration ("2s", "1m30s", or `config`'s nanoseconds) in seconds."""
+    if isinstance(duration, int | float):
+        return duration / 1e9
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(duration))
+    assert parts and "".join(n + u for n, u in parts) == str(duration), duration
+    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+
+
 @pytest.mark.parametrize("arch_name", FILES)
-def test_web_processes_and_postgres_have_health_checks(arch_name, compose_file):
+def test_every_process_and_postgres_have_health_checks(arch_name, compose_file):
+    """A web process is ready when its /readyz answers (start order, `archlab up`'s
+    wait; nothing restarts on it); a background worker is alive while its heartbeat
+    file is fresh, with the local supervisor's liveness bounds."""
     services, stack = compose_file(arch_name), STACKS[arch_name]
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    liveness = liveness_settings(STACK_SETTINGS)
     for spec in stack.processes:
         check = services[spec.name].get("healthcheck")
-        if spec.port is None:
-            assert not check, spec.name
-            continue
         test = check["test"]
-        assert test[:2] == ["CMD", "python"] and "/readyz" in test[-1], spec.name
+        assert test[:2] == ["CMD", "python"], spec.name
         compile(test[-1], spec.name, "exec")
+        if spec.port is not None:
+            assert "/readyz" in test[-1], spec.name
+            continue
+        # The file the worker touches, named by the variable it reads, stale after the
+        # local supervisor's bound: period + timeout.
+        assert f"os.environ['{HEARTBEAT_VAR}']" in test[-1], spec.name
+        assert f"> {liveness['period'] + liveness['timeout']:g})" in test[-1], spec.name
+        assert seconds(check["interval"]) == liveness["period"], spec.name
+        assert seconds(check["timeout"]) == liveness["timeout"], spec.name
+        assert check["retries"] == liveness["failures"], spec.name
+        assert seconds(check["start_period"]) == liveness["start_grace"], spec.name
+
+
+def test_the_heartbeat_check_fails_on_a_stale_or_missing_file(tmp_path):
+    """The workers' check, run here as the engine runs it in a container."""
+    check = as_written("microservices")["services"]["orders-worker"]["healthcheck"]
+    heartbeat = tmp_path / "heartbeat"
+
+    def passes() -> bool:
+        return subprocess.run([sys.executable, *check["test"][2:]], timeout=30,
+                              env={HEARTBEAT_VAR: str(heartbeat)}).returncode == 0
+    assert not passes()  # no heartbeat yet
+    heartbeat.touch()
+    assert passes()
+    stale = time.time() - 4.5
+    os.utime(heartbeat, (stale, stale))
+    assert not passes()
 
 
 @pytest.mark.parametrize("arch_name", FILES)

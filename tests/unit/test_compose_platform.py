@@ -2,14 +2,21 @@
 answers, with a fake command line (the real engine runs in tests/engine)."""
 
 import json
+import os
 import stat
+import subprocess
+import time
 
+import psutil
 import pytest
 
 from archlab import limits
 from archlab.errors import LabError, StackNotReady
 from archlab.platforms import compose
 from archlab.stacks import get_stack
+
+# Above any pid_max (2**22): no process has it.
+NO_SUCH_PID = 2**22 + 1
 
 
 class FakeCli(compose.Cli):
@@ -33,6 +40,11 @@ class FakeCli(compose.Cli):
         self.issued += [list(argv) for _, argv, _ in commands]
         return []
 
+    def detach(self, argv, log):
+        """A hold's restarter: recorded, not started."""
+        self.issued.append(list(argv))
+        return NO_SUCH_PID
+
 
 def container(service, status="running", health="healthy", exit_code=0, number="1",
               restarts=0, pid=4242):
@@ -48,7 +60,8 @@ def healthy(arch):
     stack = get_stack(arch, compose.config.Ports.from_base(8000))
     found = [container("postgres")]
     found += [container(f"seed-{d.name}", status="exited", health=None) for d in stack.databases]
-    found += [container(p.name, health="healthy" if p.port else None) for p in stack.processes]
+    # Web processes and background workers alike have health checks.
+    found += [container(p.name) for p in stack.processes]
     return found
 
 
@@ -234,3 +247,129 @@ def test_throttling_sums_a_services_replicas_between_the_readings():
     services = {"s-catalog-1": "catalog", "s-catalog-2": "catalog", "s-gateway-1": "gateway"}
     assert compose.throttling(before, after, services) == {
         "catalog": {"throttled_s": 2.0, "throttled_periods_percent": 25.0}}
+
+
+# -- holding a process down ------------------------------------------------------------
+
+
+def test_hold_stops_every_container_of_a_process_then_starts_them_later(platform):
+    platform.up("microservices")
+    platform.cli.containers.append(container("catalog", number="2"))
+    held = platform.hold("catalog", 5)
+    assert held == ["catalog", "catalog.2"]
+    # docker stop, which the restart policy takes as a manual stop (not kill, not compose).
+    assert commands(platform.cli, "stop")[-1] == ["docker", "stop", "--time", "10",
+                                                  "catalog-1", "catalog-2"]
+    # Then, detached, a restarter that sleeps out the rest of the hold and starts them.
+    restarter = platform.cli.issued[-1]
+    assert restarter[:4] == ["sh", "-c", compose.HOLD_SCRIPT, compose.HOLD_MARK]
+    assert 4 < float(restarter[4]) <= 5
+    assert restarter[5:] == ["docker", "start", "catalog-1", "catalog-2"]
+    assert platform.cli.issued.index(commands(platform.cli, "stop")[-1]) \
+        < platform.cli.issued.index(restarter)
+    # status says which stopped containers are held.
+    for c in platform.cli.containers:
+        if c["Config"]["Labels"]["com.docker.compose.service"] == "catalog":
+            c["State"] |= {"Status": "exited", "Pid": 0}
+    states = {p.name: p.state for p in platform.status().processes}
+    assert states["catalog"] == states["catalog.2"] == "held"
+    assert states["gateway"] == "running"
+
+
+def test_a_hold_keeps_the_restarts_docker_start_sets_back_to_zero(platform):
+    platform.up("microservices")
+    catalog = next(c for c in platform.cli.containers if c["Id"] == "catalog-1")
+    catalog["RestartCount"] = 2
+    catalog["State"]["StartedAt"] = "t1"
+
+    def restarts():
+        return next(p.restarts for p in platform.status().processes if p.name == "catalog")
+    platform.hold("catalog", 5)
+    catalog["State"]["Status"] = "exited"
+    platform.hold("catalog", 5)  # again while held: not started since, nothing to add
+    catalog["State"] |= {"Status": "running", "StartedAt": "t2"}
+    catalog["RestartCount"] = 0  # docker start
+    assert restarts() == 2
+    catalog["RestartCount"] = 1  # a crash since
+    catalog["State"]["StartedAt"] = "t3"
+    assert restarts() == 3
+    platform.hold("catalog", 5)
+    catalog["RestartCount"] = 0
+    assert restarts() == 3
+
+
+def test_a_hold_outside_its_range_or_of_no_such_process_is_refused(platform):
+    platform.up("microservices")
+    for seconds in (0, -1, 601):
+        with pytest.raises(LabError, match="at most 600 s"):
+            platform.hold("catalog", seconds)
+    with pytest.raises(LabError, match="'postgres' is not a process of this stack: "
+                                       "accounts, card-processor, catalog"):
+        platform.hold("postgres", 1)
+    assert not commands(platform.cli, "stop") and not commands(platform.cli, "start")
+    assert len(platform.hold("orders-worker", 600)) == 1
+
+
+def detached_restarter(tmp_path, seconds, *argv):
+    cli = compose.Cli(compose=["docker-compose"])
+    return cli.detach(["sh", "-c", compose.HOLD_SCRIPT, compose.HOLD_MARK, str(seconds),
+                       *argv], tmp_path / "holds.log")
+
+
+def wait_gone(pid):
+    try:
+        psutil.Process(pid).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def test_the_restarter_runs_its_command_after_the_hold_in_a_session_of_its_own(tmp_path):
+    started = time.monotonic()
+    done = tmp_path / "started"
+    pid = detached_restarter(tmp_path, 0.3, "touch", str(done))
+    assert os.getsid(pid) == pid  # not in the lab's session: it outlives the lab
+    wait_gone(pid)
+    assert done.exists() and time.monotonic() - started >= 0.3
+
+
+def test_a_restarter_ended_before_its_time_starts_nothing(tmp_path):
+    done = tmp_path / "started"
+    pid = detached_restarter(tmp_path, 30, "touch", str(done), "container-id")
+    time.sleep(0.2)  # the shell is running its sleep
+    compose.end_hold({"pid": pid, "ids": ["container-id"]})
+    wait_gone(pid)
+    assert not done.exists()
+
+
+def test_ending_a_hold_leaves_a_process_that_is_not_its_restarter_alone(tmp_path):
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        compose.end_hold({"pid": other.pid, "ids": ["container-id"]})
+        compose.end_hold({"pid": NO_SUCH_PID, "ids": ["container-id"]})
+        compose.end_hold(None)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_down_ends_a_pending_holds_restarter(platform, monkeypatch):
+    platform.up("microservices")
+    platform.hold("catalog", 60)
+    ended = []
+    monkeypatch.setattr(compose, "end_hold", ended.append)
+    platform.down()
+    assert [hold["ids"] for hold in ended] == [["catalog-1"]]
+
+
+# -- replicas of a background worker ---------------------------------------------------
+
+
+def test_a_background_worker_scales_side_by_side(platform):
+    platform.up("microservices")
+    report = platform.scale("orders-worker", 2)
+    argv = commands(platform.cli, "--scale")[-1]
+    assert argv[argv.index("--scale") + 1] == "orders-worker=2" and argv[-1] == "orders-worker"
+    assert (report.before, report.after) == (1, 2)
+    platform.scale("invoices-worker", 2)
+    assert commands(platform.cli, "--scale")[-1][-1] == "invoices-worker"
