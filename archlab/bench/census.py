@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 
 from archlab.metrics import components, stack_roots
-from plumbing.observability import is_access_line
+from plumbing.observability import is_access_line, probe_figures
 
 # The lab's own process: it starts the stack, but is not part of the system under test.
 LAB_COMPONENTS = ("supervisor",)
@@ -64,6 +64,8 @@ class AccessLogs:
     def __init__(self, logs_dir: Path):
         self.logs_dir = logs_dir
         self.offsets: dict[str, int] = {}
+        # The liveness probes among the lines `count` read (not counted as served).
+        self.probes: dict | None = None
 
     def mark(self) -> None:
         """Remember where every log ends now."""
@@ -71,10 +73,12 @@ class AccessLogs:
 
     def count(self) -> dict[str, int]:
         """Access-log lines written since `mark`, per process name (log file)."""
-        counts = {}
+        counts, every = {}, []
         for path in sorted(self.logs_dir.glob("*.log")):
             with open(path, "rb") as f:
                 f.seek(self.offsets.get(path.stem, 0))
                 lines = f.read().splitlines()
             counts[path.stem] = sum(1 for line in lines if is_access_line(line))
+            every += lines
+        self.probes = probe_figures(every)
         return {name: n for name, n in counts.items() if n}

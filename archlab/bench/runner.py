@@ -214,7 +214,8 @@ class Bench:
             # On containers, which engine processes the window counted as the stack's.
             "host_cpu": (host.to_dict() | ({"engine_pids": engine_pids} if containers
                                            else {})) if host is not None else None,
-            "census": census.take(info.state_dir, state) | {"access_log_lines": lines},
+            "census": census.take(info.state_dir, state) | {"access_log_lines": lines,
+                                                             "liveness_probes": logs.probes},
             "exit_code": run.process.returncode,
         } | ({"containers": engine_figures} if engine is not None else {})
 

@@ -696,6 +696,8 @@ HELD_ROWS = (
     ("connections_open_max", "database connections open (peak)", None),
     ("connections_in_use_max", "database connections in use (peak)", None),
     ("hops_per_request", "HTTP hops (= access-log lines) per request", 2),
+    ("liveness_probe_ms_per_s", "liveness probes' request time, ms per s (at most their CPU)",
+     2),
     ("cores", "cores of the system under test", None),
     ("memory_mib", "memory of the whole stack (MiB)", 0),
     ("memory_mib_per_process", "memory per process (MiB)", 1),

@@ -27,7 +27,7 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
                       "held": {processes, web_masters, web_workers, background_processes,
                                postgres_processes, threads, web_worker_threads,
                                connections_open_max, connections_in_use_max,
-                               hops_per_request, cores,
+                               hops_per_request, liveness_probe_ms_per_s, cores,
                                memory_mib, memory_mib_per_process} or null}],
          "n": completed repeats, "overloaded_repeats": [...], "noisy_repeats": [...],
          "drifting_repeats": [...], "sold_out_repeats": [...],
@@ -269,6 +269,11 @@ def held_figures(rep: Repeat, sut_mib: float, sut_cores: int) -> dict | None:
         # per request the entry point served are the HTTP hops each request took (the
         # entry point's own included), and the log lines it cost.
         "hops_per_request": sum(lines.values()) / entry if entry else None,
+        # The liveness probes' request time per second of the run: at most the CPU they
+        # took from the stack (they are not counted as requests or hops).
+        "liveness_probe_ms_per_s": (census["liveness_probes"]["request_ms"]
+                                    / float(rep.run["duration_s"])
+                                    if census.get("liveness_probes") else None),
         "cores": sut_cores,
         "memory_mib": sut_mib,
         "memory_mib_per_process": sut_mib / len(procs) if procs else None,

@@ -22,6 +22,18 @@ def test_access_lines_are_counted_per_process_from_the_mark_on(tmp_path):
     assert logs.count() == {"gateway": 3, "catalog": 3, "inventory": 2}
 
 
+def test_liveness_probes_are_not_requests_served_but_are_counted_apart(tmp_path):
+    logs = census.AccessLogs(tmp_path)
+    logs.mark()
+    probe = json.dumps({"ts": "t", "service": "gateway", "method": "GET",
+                        "route": "/healthz", "status": 200, "duration_ms": 0.75}) + "\n"
+    with open(tmp_path / "gateway.log", "a") as f:
+        f.write(access_line("gateway") * 2 + probe * 4)
+    (tmp_path / "catalog.log").write_text(probe * 2)
+    assert logs.count() == {"gateway": 2}
+    assert logs.probes == {"requests": 6, "request_ms": 4.5}
+
+
 def test_gunicorn_workers_are_told_from_their_master_by_the_parent():
     gunicorn = ["/venv/bin/python", "-m", "gunicorn", "-c", "conf.py", "monolith.wsgi:app"]
     cmdlines = {10: gunicorn, 11: gunicorn, 20: ["/usr/lib/postgresql/15/bin/postgres"],
