@@ -8,6 +8,7 @@ from archlab import budget as budgets
 from archlab import config, formats
 from archlab.experiment import Experiment
 from archlab.manifest import machine_facts
+from archlab.platforms import memlimit
 
 UNPINNED_NOTE = ("unpinned (one core, or an OS without CPU pinning): the generator and the "
                  "system under test share every core, so the generator's load is part of "
@@ -61,4 +62,14 @@ def manifest(experiment: Experiment, budget: budgets.Budget, port_base: int,
         # The PostgreSQL server each stack ran on, filled in as the stacks come up.
         "postgres_servers": [],
         "calibration": newest_calibration(results_dir),
+        "supervision": supervision(experiment),
     }
+
+
+def supervision(experiment: Experiment) -> dict:
+    """How every process of both architectures was watched and limited (the same for
+    both): the liveness settings, the memory limit, and how this machine sets it."""
+    settings = config.stack_settings(experiment.settings)
+    return {"liveness": config.liveness_settings(settings),
+            "memory_limit_mib": int(float(settings["MEMORY_LIMIT_MIB"])),
+            "memory_limits": memlimit.detect().kind}

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from archlab import experiment
+from archlab.bench.plan import supervision
 from archlab.config import project_root
 from archlab.errors import LabError
 
@@ -346,3 +347,16 @@ def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
 def test_keys_of_any_type_are_refused_without_a_crash(tmp_path):
     message = refused(tmp_path, VALID + "1: one\nzz: two\n")
     assert "unknown field" in message
+
+
+def test_the_manifest_says_how_every_process_was_watched_and_limited(tmp_path):
+    e = experiment.load(write(tmp_path, VALID + textwrap.dedent("""
+        settings: {LIVENESS_PERIOD_SECONDS: 3, MEMORY_LIMIT_MIB: 512}
+        """)))
+    record = supervision(e)
+    assert record["liveness"] == {"period": 3.0, "timeout": 2.0, "failures": 3,
+                                  "start_grace": 60.0}
+    assert record["memory_limit_mib"] == 512
+    assert record["memory_limits"] in ("cgroup2", "cgroup1", "rlimit")
+    assert "LIVENESS_FAILURES must be a whole number" in refused(
+        tmp_path, VALID + "settings: {LIVENESS_FAILURES: 2.5}\n")
