@@ -1,4 +1,4 @@
-"""The audit: the business invariants of DESIGN §2, judged from a stack's raw figures.
+"""The audit: the business invariants (docs/checkout.md), judged from a stack's raw figures.
 
 `/api/admin/audit` answers raw figures (the same shape on both architectures); this
 module turns them into verdicts. Some invariants hold at every moment; others only

@@ -130,7 +130,7 @@ SERVICES = ("accounts", "catalog", "inventory", "payments", "notifications", "in
 
 def service_urls(ports: Ports) -> dict[str, str]:
     """`<NAME>_URL` for every service and the card processor: how services find each
-    other (DESIGN §3)."""
+    other (README: the command line)."""
     return {f"{name.upper()}_URL": f"http://127.0.0.1:{getattr(ports, name)}"
             for name in SERVICES} | card_processor_url(ports)
 

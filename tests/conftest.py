@@ -1,4 +1,4 @@
-"""The architecture fixture (DESIGN §6): one running stack per architecture per test
+"""The architecture fixture: one running stack per architecture per test
 session, reached only through its public API, so every contract and browser test runs
 unchanged on both architectures.
 
@@ -159,7 +159,7 @@ class Architecture:
             time.sleep(0.25)
 
     def violations(self, figures: dict | None = None) -> list:
-        """The invariants (DESIGN §2) the settled stack breaks; invoices are judged where
+        """The invariants (archlab/audit.py) the settled stack breaks; invoices are judged where
         the architecture delivers them."""
         return audit.violations(figures or self.settle(),
                                 invoices="invoice" in self.capabilities)

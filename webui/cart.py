@@ -1,4 +1,4 @@
-"""The cart: web-session state owned by no service (DESIGN §2).
+"""The cart: web-session state owned by no service.
 
 It holds product ids and quantities only; names and prices are fetched fresh each
 time the cart is shown, so a price change never leaves a stale figure in a cookie.

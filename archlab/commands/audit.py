@@ -1,4 +1,4 @@
-"""`archlab audit`: judge the running stack's business invariants (DESIGN §2)."""
+"""`archlab audit`: judge the running stack's business invariants (docs/checkout.md)."""
 
 import sys
 

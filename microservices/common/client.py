@@ -72,7 +72,7 @@ class _AgedPool(HTTPConnectionPool):
 
     SO_REUSEPORT balances connections, not requests: without an age cap a keep-alive
     pool stays on the replicas it first reached, and a replica added later (or restarted)
-    would get no traffic (DESIGN §3).
+    would get no traffic (docs/replicas.md).
     """
 
     ConnectionCls = _AgedConnection

@@ -2,7 +2,7 @@
 
 Each calling service names its targets with an `Upstream` (where to find it, how long to
 wait for it); every target is reached through `<NAME>_URL` with the local platform's
-default port (DESIGN §3).
+default port (README: the command line).
 """
 
 import os

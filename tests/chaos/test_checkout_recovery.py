@@ -1,6 +1,6 @@
 """Checkout when parts fail half-way, on both architectures: the card processor answering
 too late, a process dying at a named point (test hooks), internal steps replayed. After
-each, once recovery has finished, every invariant of DESIGN §2 that applies holds - and a
+each, once recovery has finished, every invariant of the audit that applies holds - and a
 deliberately broken step makes that check fail, so it is proven able to.
 
 The monolith rolls back what its transaction had not committed and its worker refunds
