@@ -319,10 +319,7 @@ class Child:
         # A killed gunicorn master leaves its workers behind in its group.
         signal_group(self.popen.pid, signal.SIGKILL)
         self.last_exit = code
-        if self.killed_by_liveness:
-            code_text = "its liveness check failed"
-        else:
-            code_text = None
+        why = " (its liveness check failed)" if self.killed_by_liveness else ""
         if code == 0 or self.restart != "on-failure":
             self.state = "exited"
             note(f"{self.name} exited with {exit_text(code)}; not restarting")
@@ -332,8 +329,8 @@ class Child:
         delay = backoff_seconds(self.failures_in_a_row)
         self.restart_at = now + delay
         self.state = "backoff"
-        note(f"{self.name} exited with {exit_text(code)} after {ran:.1f} s"
-             f"{f' ({code_text})' if code_text else ''}; restarting in {delay:.1f} s")
+        note(f"{self.name} exited with {exit_text(code)} after {ran:.1f} s{why}; "
+             f"restarting in {delay:.1f} s")
 
     def report(self, limits: "MemoryLimits | None" = None) -> dict:
         """This process for processes.json."""

@@ -52,12 +52,18 @@ def run_for(supervisor: Supervisor, seconds: float, until=None) -> None:
         time.sleep(0.02)
 
 
-def test_a_worker_whose_heartbeat_goes_stale_is_killed_and_restarted(tmp_path):
+def started(tmp_path, entry: dict) -> Supervisor:
+    """A supervisor running `entry`, once the process has passed a liveness check."""
     supervisor = Supervisor(tmp_path)
-    write_spec(tmp_path, 1, worker_entry(tmp_path, "worker"))
+    write_spec(tmp_path, 1, entry)
+    supervisor.reload()
+    run_for(supervisor, 5, lambda: process(tmp_path, entry["name"])["last_probe"] == "ok")
+    return supervisor
+
+
+def test_a_worker_whose_heartbeat_goes_stale_is_killed_and_restarted(tmp_path):
+    supervisor = started(tmp_path, worker_entry(tmp_path, "worker"))
     try:
-        supervisor.reload()
-        run_for(supervisor, 5, lambda: process(tmp_path, "worker")["last_probe"] == "ok")
         first = process(tmp_path, "worker")["pid"]
         (tmp_path / "worker.hang").touch()  # alive, but no longer doing its rounds
         run_for(supervisor, 10,
@@ -72,11 +78,8 @@ def test_a_worker_whose_heartbeat_goes_stale_is_killed_and_restarted(tmp_path):
 
 
 def test_a_paused_worker_is_killed_and_restarted(tmp_path):
-    supervisor = Supervisor(tmp_path)
-    write_spec(tmp_path, 1, worker_entry(tmp_path, "worker"))
+    supervisor = started(tmp_path, worker_entry(tmp_path, "worker"))
     try:
-        supervisor.reload()
-        run_for(supervisor, 5, lambda: process(tmp_path, "worker")["last_probe"] == "ok")
         os.killpg(process(tmp_path, "worker")["pid"], signal.SIGSTOP)
         run_for(supervisor, 10,
                 lambda: process(tmp_path, "worker")["liveness_restarts"] == 1)
@@ -101,12 +104,9 @@ def test_a_beating_worker_is_left_alone_and_a_slow_start_is_no_failure(tmp_path)
 
 
 def test_a_held_process_stays_down_until_its_hold_ends(tmp_path):
-    supervisor = Supervisor(tmp_path)
     entry = worker_entry(tmp_path, "worker")
-    write_spec(tmp_path, 1, entry)
+    supervisor = started(tmp_path, entry)
     try:
-        supervisor.reload()
-        run_for(supervisor, 5, lambda: process(tmp_path, "worker")["last_probe"] == "ok")
         held_pid = process(tmp_path, "worker")["pid"]
         write_spec(tmp_path, 2, entry, holds={"worker": time.time() + 1.0})
         supervisor.reload()
