@@ -2,8 +2,14 @@
 
 With two or more cores the generator gets the last core to itself and the system
 under test the rest, the same for every architecture; worker counts derive from the
-system's share (ARCHLAB_CORES). The stack inherits the share: the lab pins itself to
-it before starting the stack, and pins only the generator elsewhere.
+system's share (ARCHLAB_CORES).
+
+What runs where (the rule): the system under test's cores run the stack and nothing
+else of the lab's. The stack inherits them: the lab pins itself there only while it
+starts the stack (`system_share`). The lab's own work - the bench's loop, the sampler,
+the host-noise windows, reseeding, the live line - runs on the generator's side
+(`lab_share`), beside Locust. That core's total load is judged by the generator's event
+loop lag (loadtests.series), not by its CPU share: lag is what delays requests.
 """
 
 import os
@@ -51,6 +57,15 @@ def plan() -> Budget:
 
 
 @contextmanager
+def lab_share(budget: Budget) -> Iterator[None]:
+    """Run the block pinned to the generator's cores with ARCHLAB_CORES set to the
+    system's core count (what a stack started inside sizes itself for); restore
+    afterwards. Start stacks inside it with `system_share`."""
+    with _pinned(budget, budget.generator_cpus):
+        yield
+
+
+@contextmanager
 def system_share(budget: Budget) -> Iterator[None]:
     """Run the block pinned to the system's cores with ARCHLAB_CORES set to their count,
     so a stack started inside inherits both; restore afterwards.
@@ -58,10 +73,17 @@ def system_share(budget: Budget) -> Iterator[None]:
     Affinity is per thread: call this before starting other threads (bench and
     calibrate do), or they keep the cores they had.
     """
+    with _pinned(budget, budget.sut_cpus):
+        yield
+
+
+@contextmanager
+def _pinned(budget: Budget, cpus: tuple[int, ...]) -> Iterator[None]:
+    """This thread on `cpus` (when the budget pins) and ARCHLAB_CORES the system's count."""
     before_cpus = os.sched_getaffinity(0) if budget.pinned else None
     before_cores = os.environ.get("ARCHLAB_CORES")
     if budget.pinned:
-        os.sched_setaffinity(0, budget.sut_cpus)
+        os.sched_setaffinity(0, cpus)
     os.environ["ARCHLAB_CORES"] = str(len(budget.sut_cpus))
     try:
         yield

@@ -11,6 +11,7 @@ postgres, locust), else by the supervised process it descends from (processes.js
 """
 
 import csv
+import dataclasses
 import os
 import re
 import statistics
@@ -22,10 +23,15 @@ from pathlib import Path
 import psutil
 import psycopg2
 
+from archlab import windows
 from archlab.db import database_from_state
 from archlab.platforms.statefiles import read_json
 
-COLUMNS = ("elapsed_s", "component", "pid", "cpu_percent", "rss_bytes", "pss_bytes")
+COLUMNS = ("elapsed_s", "t_epoch", "component", "pid", "cpu_percent", "cpu_seconds",
+           "rss_bytes", "pss_bytes")
+SAMPLE_S = 1.0
+# PSS (smaps_rollup: every mapping of a process) this often; RSS every sample.
+PSS_EVERY_S = 5.0
 CONNECTION_COLUMNS = ("elapsed_s", "database", "open", "in_use")
 # Client connections of the stack's databases; "in use" is a connection a pool has lent
 # out: running a statement or inside a transaction. The sampler's own is left out.
@@ -108,6 +114,27 @@ class GeneratorLoad:
     samples: int
 
 
+@dataclass(frozen=True)
+class SamplerCost:
+    """What the sampler itself cost: its threads' CPU time over its life."""
+
+    cpu_seconds: float
+    wall_seconds: float
+    samples: int
+    pss_samples: int
+    processes_max: int
+
+    def to_dict(self) -> dict:
+        """run.json's "sampler" record."""
+        return {"cpu_seconds": round(self.cpu_seconds, 3),
+                "wall_seconds": round(self.wall_seconds, 3),
+                "cpu_percent": (round(100 * self.cpu_seconds / self.wall_seconds, 2)
+                                if self.wall_seconds else None),
+                "samples": self.samples, "pss_samples": self.pss_samples,
+                "processes_max": self.processes_max, "interval_s": SAMPLE_S,
+                "pss_every_s": PSS_EVERY_S}
+
+
 def stack_roots(state_dir: Path) -> dict[int, str]:
     """The stack's supervisor, its supervised processes (by name) and the postmaster."""
     state = read_json(state_dir / "state.json") or {}
@@ -126,19 +153,41 @@ def stack_roots(state_dir: Path) -> dict[int, str]:
     return roots
 
 
-class Sampler:
-    """Samples the stack at `state_dir` and the generator every `interval` s in a thread.
+# The sampler's threads run at this nice level (the lowest priority).
+SAMPLER_NICE = 19
 
-    Rows are written only after `begin()` (the measured phase's start), with elapsed_s
-    counted from it. Processes are kept between samples, so cpu_percent covers the last
-    interval; a process is first seen without a row, as its first reading means nothing.
+
+def yield_to_the_generator() -> None:
+    """Lower the calling thread's priority to SAMPLER_NICE: it shares the generator's
+    core, and an A/A run (docs/measurement.md) showed a sample's burst of /proc reads
+    delaying Locust's event loop. Each reading carries its own time, so a sample taken a
+    little late costs nothing. Linux sets nice per thread; elsewhere this does nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SAMPLER_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
+class Sampler:
+    """Samples the stack at `state_dir` and the generator every `interval` s in a thread,
+    from `start()` to `stop()`: the Locust process's whole life, so any window the report
+    later finds steady lies inside it.
+
+    Every row carries its wall-clock time (t_epoch) and each process's cumulative CPU
+    seconds (user + system, /proc/<pid>/stat), so the report takes CPU over exactly the
+    window it counts requests in, from the readings at its two ends. cpu_percent (the
+    last interval's) is kept for the live line and older readers. RSS is read every
+    sample (/proc/<pid>/statm); PSS, which walks every mapping (smaps_rollup), only every
+    `pss_every` s: with ~50 processes of the microservices against ~24 of the monolith,
+    reading it every second made the sampler, a neighbour of the generator, work harder
+    for one build. `stop()` takes a last sample, so the rows reach past Locust's end.
     With `cpus`, the sampling thread runs there (the generator's core), not on the cores
     of the system it measures.
     """
 
     def __init__(self, state_dir: Path, generator_pid: int, out: Path,
-                 interval: float = 1.0, cpus: tuple[int, ...] = (),
-                 connections_out: Path | None = None):
+                 interval: float = SAMPLE_S, cpus: tuple[int, ...] = (),
+                 connections_out: Path | None = None, pss_every: float = PSS_EVERY_S):
         self.state_dir = state_dir
         self.connections_out = connections_out
         self._watch = ConnectionWatch(state_dir, cpus) if connections_out else None
@@ -146,12 +195,15 @@ class Sampler:
         self.generator_pid = generator_pid
         self.out = out
         self.interval = interval
+        self.pss_every = pss_every
         self.generator_cpu: list[float] = []
-        self._known: dict[tuple[int, float], psutil.Process] = {}
+        self._known: dict[tuple[int, float], tuple] = {}
         self._stop = threading.Event()
-        self._begin = threading.Event()
+        self._measuring = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="archlab-sampler", daemon=True)
         self._lock = threading.Lock()
+        self._pss_at: float | None = None
+        self._cost = SamplerCost(0.0, 0.0, 0, 0, 0)
 
     @property
     def generator_now(self) -> float | None:
@@ -159,27 +211,41 @@ class Sampler:
         with self._lock:
             return self.generator_cpu[-1] if self.generator_cpu else None
 
-    def start(self) -> "Sampler":
-        """Find and prime every process now, then sample in the background."""
-        self.sample()
+    @property
+    def cost(self) -> SamplerCost:
+        """The sampler's own CPU (both its threads) once stopped."""
+        return self._cost
+
+    def start(self, enabled: bool = True) -> "Sampler":
+        """Sample in the background from now on (the first sample at once). Not
+        `enabled`: write the files' headers only and sample nothing (the A/A check of
+        the sampler's own effect on the generator, docs/measurement.md)."""
+        if not enabled:
+            for path, columns in ((self.out, COLUMNS),
+                                  (self.connections_out, CONNECTION_COLUMNS)):
+                if path is not None:
+                    with open(path, "w", newline="") as f:
+                        csv.writer(f).writerow(columns)
+            self._watch = None
+            return self
         self._thread.start()
         if self._watch:
             self._watch.start()
         return self
 
     def begin(self) -> None:
-        """The measured phase starts now: readings restart from here, so the first row
-        (elapsed_s ~1) covers the phase's first second and nothing before it."""
-        self._begin.set()
+        """Locust's test has started: the generator's mean CPU counts from here (its
+        imports before that are not the load's)."""
+        self._measuring.set()
 
     def stop(self) -> GeneratorLoad:
-        """Stop sampling; the generator's mean and max CPU over the measured phase."""
+        """A last sample, then stop; the generator's mean and max CPU since `begin()`."""
         self._stop.set()
-        self._begin.set()  # wakes the thread
         if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        if self._watch:
-            self._watch.stop()
+            self._thread.join(timeout=30)
+        watch_cpu = self._watch.stop() if self._watch else 0.0
+        self._cost = dataclasses.replace(self._cost,
+                                         cpu_seconds=self._cost.cpu_seconds + watch_cpu)
         with self._lock:
             values = list(self.generator_cpu)
         if not values:
@@ -190,42 +256,46 @@ class Sampler:
     def _loop(self) -> None:
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)  # this thread only
+        yield_to_the_generator()
+        began = time.monotonic()
+        samples = pss_samples = most = 0
         with (open(self.out, "w", newline="") as f,
               open(self.connections_out or os.devnull, "w", newline="") as cf):
             writer = csv.writer(f)
             writer.writerow(COLUMNS)
             connections = csv.writer(cf)
             connections.writerow(CONNECTION_COLUMNS)
-            started = None
-            next_at = time.monotonic() + self.interval
+            next_at = time.monotonic()
             while True:
-                woken = self._begin.wait(max(next_at - time.monotonic(), 0))
-                if self._stop.is_set():
-                    return
-                if woken:
-                    self._begin.clear()
-                    self.sample()  # restarts every process's CPU reading
-                    started = time.monotonic()
-                    next_at = started + self.interval
-                    continue
+                last = self._stop.wait(max(next_at - time.monotonic(), 0))
                 next_at += self.interval
-                rows = self.sample()
-                if started is None:
-                    continue
-                elapsed = round(time.monotonic() - started, 2)
-                writer.writerows((elapsed, *row) for row in rows)
+                now = time.time()
+                with_pss = self._pss_at is None or last or now - self._pss_at >= self.pss_every
+                rows = self.sample(with_pss=with_pss)
+                if with_pss:
+                    self._pss_at = now
+                    pss_samples += 1
+                samples += 1
+                most = max(most, len(rows))
+                elapsed = round(time.monotonic() - began, 3)
+                writer.writerows((elapsed, f"{now:.3f}", *row) for row in rows)
                 f.flush()
                 if self._watch:
                     connections.writerows((elapsed, *row) for row in self._watch.take())
                     cf.flush()
-                generator = [row[2] for row in rows if row[0] == GENERATOR]
-                if generator:
+                generator = [row[2] for row in rows if row[0] == GENERATOR and row[2] != ""]
+                if generator and self._measuring.is_set() and not last:
                     with self._lock:
                         self.generator_cpu.append(round(sum(generator), 1))
+                if last:
+                    break
+        self._cost = SamplerCost(time.thread_time(), time.monotonic() - began, samples,
+                                 pss_samples, most)
 
-    def sample(self) -> list[tuple]:
-        """One reading: (component, pid, cpu_percent, rss_bytes, pss_bytes) per process
-        seen before; processes seen for the first time are primed."""
+    def sample(self, with_pss: bool = True) -> list[tuple]:
+        """One reading: (component, pid, cpu_percent, cpu_seconds, rss_bytes, pss_bytes)
+        per process; cpu_percent is empty at a process's first reading (it covers the
+        interval since the last one) and pss_bytes unless `with_pss`."""
         parents, processes = {}, {}
         for process in psutil.process_iter(["ppid"]):
             parents[process.pid] = process.info["ppid"]
@@ -236,19 +306,25 @@ class Sampler:
         for pid, name in components(parents, cmdlines, roots).items():
             try:
                 key = (pid, processes[pid].create_time())
-                if key not in self._known:
+                first = key not in self._known
+                if first:
                     processes[pid].cpu_percent()  # primes: the next call covers the interval
                     known[key] = (processes[pid], processes[pid].cmdline())
-                    continue
-                known[key] = self._known[key]
+                else:
+                    known[key] = self._known[key]
                 process = known[key][0]
-                cpu = process.cpu_percent()
-                memory = process.memory_full_info()
+                cpu = "" if first else round(process.cpu_percent(), 1)
+                times = process.cpu_times()
+                if with_pss:
+                    memory = process.memory_full_info()
+                    rss, pss = memory.rss, getattr(memory, "pss", "")
+                else:
+                    rss, pss = process.memory_info().rss, ""
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-            if not memory.rss:  # exited between the listing and the reading (a zombie)
+            if not rss:  # exited between the listing and the reading (a zombie)
                 continue
-            rows.append((name, pid, round(cpu, 1), memory.rss, getattr(memory, "pss", "")))
+            rows.append((name, pid, cpu, round(times.user + times.system, 3), rss, pss))
         self._known = known
         return rows
 
@@ -264,6 +340,7 @@ class ConnectionWatch:
         self.cpus = cpus
         self.interval = interval
         self._peaks: dict[str, list[int]] = {}
+        self.cpu_seconds = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="archlab-connections",
@@ -272,10 +349,12 @@ class ConnectionWatch:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """Stop polling; the CPU seconds the polling thread used."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        return self.cpu_seconds
 
     def take(self) -> list[tuple]:
         """(database, most open, most in use) per database since the last call."""
@@ -284,8 +363,15 @@ class ConnectionWatch:
         return [(name, *peak) for name, peak in sorted(peaks.items())]
 
     def _loop(self) -> None:
+        try:
+            self._poll()
+        finally:
+            self.cpu_seconds = time.thread_time()
+
+    def _poll(self) -> None:
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)  # this thread only
+        yield_to_the_generator()
         state = read_json(self.state_dir / "state.json") or {}
         names = [d["name"] for d in state.get("databases", [])]
         try:
@@ -308,3 +394,28 @@ class ConnectionWatch:
             return
         finally:
             db.close()
+
+
+def cpu_readings(metrics_csv: Path) -> list[tuple[str, str, float, float]]:
+    """(component, pid, t_epoch, cumulative cpu seconds) of every row of a metrics.csv
+    that has them (files written before those columns give none)."""
+    out = []
+    with open(metrics_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("t_epoch") and row.get("cpu_seconds"):
+                out.append((row["component"], row["pid"], float(row["t_epoch"]),
+                            float(row["cpu_seconds"])))
+    return out
+
+
+def cpu_between(metrics_csv: Path, leave_out: tuple[str, ...] = ()
+                ) -> tuple[float, float | None, float | None]:
+    """CPU seconds of the sampled processes (components in `leave_out` aside) from the
+    first sample to the last, and the two samples' times (None, None without readings)."""
+    readings = cpu_readings(metrics_csv)
+    if not readings:
+        return 0.0, None, None
+    first = min(t for _, _, t, _ in readings)
+    last = max(t for _, _, t, _ in readings)
+    used = windows.cpu_seconds(readings, first, last)
+    return sum(v for c, v in used.items() if c not in leave_out), first, last

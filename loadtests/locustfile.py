@@ -16,6 +16,8 @@ Environment:
                         fills it, the measured run reuses it)
   ARCHLAB_SHAPE         a stage table of loadtests.shapes; without it the users and spawn
                         rate come from the command line
+  ARCHLAB_SERIES_OUT    series.csv: requests answered once a second, on the wall clock,
+                        and looplag.json, the event loop's lag (loadtests.series)
   ARCHLAB_ARRIVAL       an open-loop schedule (loadtests.openloop): the run's one user
                         class is then OpenLoop, which sends the personas' tasks at the
                         scheduled times
@@ -32,9 +34,9 @@ import time
 import uuid
 
 import locust.stats
-from locust import FastHttpUser, LoadTestShape, between, constant, task
+from locust import FastHttpUser, LoadTestShape, between, constant, events, task
 
-from loadtests import answers, shapes
+from loadtests import answers, openloop, series, shapes
 from shop.catalog import CATEGORIES
 from shop.seed import CUSTOMER_COUNT, LOADTEST_PASSWORD, PRODUCT_COUNT
 
@@ -49,6 +51,8 @@ DEFAULT_WAIT = (0.5, 1.5)
 # The runner's progress line follows locust_stats_history.csv: put each second's row on
 # disk within a second, not in Locust's default 5-second batches.
 locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1
+# Every run keeps its request series and its event loop's lag (loadtests.series).
+series.install(events)
 
 
 def think_time():
@@ -94,10 +98,12 @@ def log_checkout(order_id: int, key: str, customer: str) -> None:
 
 def log_degraded(name: str, what: str) -> None:
     """Record a degraded answer in ARCHLAB_DEGRADED_LOG: it counts as a success in
-    Locust's figures, so the report counts it apart (goodput leaves it out)."""
+    Locust's figures, so the report counts it apart (goodput leaves it out). Called
+    before the request's event fires, so the open loop keeps the answer apart too."""
     path = os.environ.get("ARCHLAB_DEGRADED_LOG")
     if path:
         append_line(path, {"name": name, "what": what, "ts": time.time()})
+    openloop.note_degraded()
 
 
 def saved_tokens() -> dict[str, str]:
@@ -382,9 +388,25 @@ if os.environ.get("ARCHLAB_SHAPE"):
             return None if stage is None else (stage.users, stage.spawn_rate)
 
 
+class NullUser(ShopUser):
+    """The measurement's own floor (archlab/bench/floor.py): GET /readyz of a floor app,
+    which answers {"status": "ok"} and does nothing else. Only an open loop sends it, when
+    ARCHLAB_PERSONAS names it; it is never a Locust user of its own."""
+
+    abstract = True
+
+    @task
+    def readyz(self) -> None:
+        with self.client.get("/readyz", name="/readyz", catch_response=True) as resp:
+            body = json_body(resp)
+            if body is not None:
+                expect(resp, body.get("status") == "ok", "status ok")
+
+
 if os.environ.get("ARCHLAB_ARRIVAL"):
     from loadtests.openloop import open_loop_user
 
     OpenLoop = open_loop_user(
         {cls: _weights.get(cls.__name__, 0 if _weights else 1)
-         for cls in (BrowserUser, BuyerUser, CheckoutUser, AccountHolderUser)})
+         for cls in (BrowserUser, BuyerUser, CheckoutUser, AccountHolderUser)}
+        | {NullUser: _weights.get(NullUser.__name__, 0)})

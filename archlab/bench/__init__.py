@@ -8,10 +8,13 @@ raw results written as docs/results-format.md describes.
     census.py    what a stack ran with: processes, threads, connections, log lines
     progress.py  the live progress line
     probe.py     equal-total's measured CPU shares, from a short run before the repeats
+    floor.py     an open loop's noise floor: its schedule against a null endpoint, once
 
 Equal budget (archlab.budget): with two or more cores the generator gets the last core
-to itself and the system under test the others; this process runs pinned to the SUT's
-cores (every stack process inherits that) and starts Locust pinned to the generator's.
+to itself and the system under test the others. This process runs on the generator's
+side with Locust (its loop, the sampler and the windows are the lab's work, kept off the
+cores it measures) and pins itself to the system's cores only while it starts a stack,
+so every stack process inherits those.
 """
 
 import dataclasses
@@ -24,11 +27,11 @@ from rich.console import Console
 
 from archlab import budget as budgets
 from archlab import config, platforms, report
-from archlab.bench import probe
+from archlab.bench import floor, probe
 from archlab.bench.locust import locust_argv, locust_env, locust_wait
 from archlab.bench.plan import UNPINNED_NOTE, manifest, newest_calibration, run_order
 from archlab.bench.progress import HistoryTail, progress_text
-from archlab.bench.runner import Bench
+from archlab.bench.runner import Bench, sampler_on
 from archlab.errors import LabError, StackAlreadyRunning
 from archlab.experiment import Experiment
 from archlab.manifest import new_run_dir, results_root
@@ -74,6 +77,7 @@ def run(experiment: Experiment, *, port_base: int | None = None,
                        "pip install -e '.[bench]'")
     platform = platforms.make(platform_name, port_base)
     refuse_if_busy(platform)
+    sampler_on(1)  # a wrong ARCHLAB_SAMPLER is refused before anything starts
     budget = budgets.plan()
     root = Path(results_dir) if results_dir else results_root()
     run_dir = new_run_dir(experiment.name, root)
@@ -86,7 +90,7 @@ def run(experiment: Experiment, *, port_base: int | None = None,
     shares = f", CPU shares: {experiment.shares}" if experiment.shares else ""
     echo(f"budget: {where}; sizing {experiment.sizing}{shares} (each stack's plan is in "
          "its run.json and the report)")
-    with budgets.system_share(budget):
+    with budgets.lab_share(budget):
         config_record = experiment.to_config()
         measured = {}  # the probe's record, for both loops' manifests
         if probe.wanted(experiment):
@@ -130,6 +134,10 @@ def _run_phase(experiment: Experiment, run_dir: Path, budget: budgets.Budget,
         recorded["postgres_servers"].append(entry)
         manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
 
+    if experiment.users is None:
+        # An open loop's noise floor: its schedule against a null endpoint, once.
+        recorded["floor"] = floor.run(experiment, run_dir, budget, platform.ports.base, echo)
+        manifest_file.write_text(json.dumps(recorded, indent=2) + "\n")
     Bench(experiment, run_dir, budget, platform, echo, console or Console(),
           on_stack=record_server).run_all()
 
@@ -152,8 +160,10 @@ def open_loop_rate(experiment: Experiment, run_dir: Path):
 
 
 def steps_text(steps) -> str:
-    """'40 req/s for 20 s' (a step after another joined with 'then')."""
-    return ", then ".join(f"{rps:g} req/s for {seconds:g} s" for rps, seconds in steps)
+    """'40 arrivals/s for 20 s' (a step after another joined with 'then'): an arrival
+    is one persona task, of one or more requests."""
+    return ", then ".join(f"{rate:g} arrivals/s for {seconds:g} s"
+                          for rate, seconds in steps)
 
 
 def capacity_text(capacity: dict[str, float]) -> str:

@@ -21,6 +21,8 @@ LOCUST_GRACE_SECONDS = 60.0
 LOCUST_STOP_TIMEOUT_SECONDS = 5
 # An open loop's histograms and counts (loadtests.openloop), beside Locust's files.
 OPENLOOP_FILE = "openloop.json"
+# Requests answered once a second on the wall clock (loadtests.series).
+SERIES_FILE = "series.csv"
 
 
 def locust_wait(experiment: Experiment) -> str:
@@ -109,9 +111,15 @@ def locust_argv(experiment: Experiment, host: str, folder: Path, seconds: float)
     ]
 
 
+# Warming an open loop's slots (each persona's on_start, a login for a buyer) comes
+# before its schedule's clock starts.
+WARM_BACKSTOP_S = 60
+
+
 def openloop_backstop_s() -> float:
-    """Seconds Locust may run past an open loop's schedule: the drain and a margin."""
-    return latency.DRAIN_S + 10
+    """Seconds Locust may run past an open loop's schedule: the slots' warming, the
+    drain and a margin."""
+    return WARM_BACKSTOP_S + latency.DRAIN_S + 10
 
 
 def arrival_steps(experiment: Experiment, measured: bool) -> list[list[float]]:
@@ -135,6 +143,8 @@ def locust_env(experiment: Experiment, folder: Path, logins: Path, *, run_id: st
         "ARCHLAB_PERSONAS": json.dumps(experiment.personas),
         "ARCHLAB_WAIT": locust_wait(experiment),
         "ARCHLAB_CHECKOUT_LOG": str(folder / "checkouts.jsonl"),
+        # The request series and the event loop's lag (loadtests.series).
+        "ARCHLAB_SERIES_OUT": str(folder / SERIES_FILE),
         "ARCHLAB_TOKEN_CACHE": str(logins),
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(config.project_root()), env.get("PYTHONPATH")) if p),

@@ -15,7 +15,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from archlab import sizing
+from archlab import metrics, sizing, windows
 from archlab.bench.runner import Bench
 from archlab.config import DEFAULT_PORT_BASE, Ports
 from archlab.errors import LabError
@@ -57,15 +57,27 @@ def probe_experiment(experiment: Experiment) -> Experiment:
 
 def shares_from_metrics(metrics_csv: Path, names: tuple[str, ...]) -> dict:
     """{"cpu_seconds": {name: s}, "shares": {name: fraction}} of the web processes
-    `names` from a repeat's metrics.csv (one row per process per second)."""
-    percent = defaultdict(float)
-    with open(metrics_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["component"] in names:
-                percent[row["component"]] += float(row["cpu_percent"])
-    # cpu_percent covers the sampler's one-second interval: a row's percent / 100 is
-    # that process's CPU seconds in it.
-    seconds = {name: round(percent[name] / 100, 3) for name in names}
+    `names` from a repeat's metrics.csv.
+
+    CPU seconds come from each process's cumulative CPU time at the sampler's first and
+    last readings (which bracket the whole Locust run), not from summing per-second
+    percentages: on a loaded host a late or missed sample then loses nothing, and a
+    probe that ran gets its CPU even when the load gave the sampler few readings.
+    Files written before the cumulative column fall back to the percentages."""
+    readings = metrics.cpu_readings(metrics_csv)
+    if readings:
+        first = min(t for _, _, t, _ in readings)
+        last = max(t for _, _, t, _ in readings)
+        used = windows.cpu_seconds(readings, first, last)
+        seconds = {name: round(used.get(name, 0.0), 3) for name in names}
+    else:
+        percent = defaultdict(float)
+        with open(metrics_csv, newline="") as f:
+            for row in csv.DictReader(f):
+                if row["component"] in names and row["cpu_percent"]:
+                    percent[row["component"]] += float(row["cpu_percent"])
+        # cpu_percent covers the sampler's one-second interval.
+        seconds = {name: round(percent[name] / 100, 3) for name in names}
     total = sum(seconds.values())
     if total <= 0:
         raise LabError(f"the probe run measured no CPU in the web processes "

@@ -20,11 +20,12 @@ import requests
 from rich.console import Console
 
 from archlab import budget as budgets
-from archlab import formats, hostcpu
+from archlab import canary, formats, hostcpu
 from archlab.bench import census
 from archlab.bench.locust import (
     LOCUST_GRACE_SECONDS,
     OPENLOOP_FILE,
+    SERIES_FILE,
     LocustRun,
     locust_argv,
     locust_env,
@@ -34,10 +35,11 @@ from archlab.bench.progress import HistoryTail, live_line, progress_text
 from archlab.bench.restock import restock_level
 from archlab.errors import LabError
 from archlab.experiment import Experiment
-from archlab.metrics import Sampler, stack_roots
+from archlab.metrics import GENERATOR, Sampler, cpu_between, stack_roots
 from archlab.platforms.base import Platform, StackInfo
 from archlab.platforms.compose import ComposePlatform
 from archlab.platforms.statefiles import read_json
+from archlab.windows import SAMPLER_CHECK_POINTS
 
 # Above this mean CPU (percent of one core) the generator, not the system, set the pace.
 GENERATOR_OVERLOAD_PERCENT = 80.0
@@ -80,6 +82,8 @@ class Bench:
             "generator": None, "host_cpu": None, "census": None,
             "warmup_exit_code": None, "exit_code": None, "stock_min_available": None,
             "restocked_to": None, "supervision": None,
+            # The speed canary on every core the lab uses, before and after.
+            "canary": None,
             # The open loop's schedule (None: a closed loop).
             "arrival": ({"steps": [list(step) for step in e.arrival_steps],
                          "max_in_flight": e.max_in_flight}
@@ -93,8 +97,10 @@ class Bench:
         try:
             self.echo(f"{label}: starting the stack at port base {self.platform.ports.base} ...")
             # up() refuses when a stack already runs here; that stack is not ours to stop.
-            info = self.platform.up(arch, settings=self.experiment.settings,
-                                    sizing=self.experiment.sizing_choice())
+            # The stack inherits the system's cores; the lab goes back to its own.
+            with budgets.system_share(self.budget):
+                info = self.platform.up(arch, settings=self.experiment.settings,
+                                        sizing=self.experiment.sizing_choice())
             started = True
             state = read_json(info.state_dir / "state.json")
             self.on_stack(info)
@@ -113,10 +119,17 @@ class Bench:
             restocked = f", every product restocked to {level}" if level is not None else ""
             self.echo(f"{label}: up in {info.startup_seconds:.1f} s at {info.base_url}, "
                       f"reseeded{restocked}")
+            # With the stack up and idle: how fast each core runs fixed work, so a repeat
+            # on slower cores shows (archlab/canary.py).
+            canary_before = canary.measure(self.budget.lab_cpus)
+            record["canary"] = canary.record(canary_before, None, self.budget.sut_cpus)
             if e.warmup_s > 0:
                 warmup = self._warm_up(arch, repeat, folder / "warmup", info, logins)
                 record["warmup_exit_code"] = warmup.process.returncode
             record.update(self._measure(arch, repeat, folder, info, state, logins))
+            record["canary"] = canary.record(canary_before,
+                                             canary.measure(self.budget.lab_cpus),
+                                             self.budget.sut_cpus)
             record["stock_min_available"] = self._stock_min(info.base_url, info.admin_token)
             record["supervision"] = supervision(self.platform.status())
             record["status"] = "completed"
@@ -139,17 +152,23 @@ class Bench:
 
     def _measure(self, arch: str, repeat: int, folder: Path, info: StackInfo, state: dict,
                  logins: Path) -> dict:
-        """The measured Locust run with the sampler, the host window and the log counter;
-        its part of run.json."""
+        """The measured Locust run with the sampler, the host windows and the log counter;
+        its part of run.json.
+
+        The sampler and the windows run over Locust's whole life, from before its first
+        request to after its last: the report finds the steady state inside that span on
+        the request series (series.csv) and takes requests and CPU over exactly that
+        window, from rows on the same wall clock."""
         e = self.experiment
         run = LocustRun(folder, locust_argv(e, info.base_url, folder, e.duration_s),
                         locust_env(e, folder, logins, run_id=info.run_id, measured=True),
                         e.duration_s, budgets.generator_preexec(self.budget))
         started_epoch = None
         pid = run.start()
+        sampling = sampler_on(repeat)
         sampler = Sampler(info.state_dir, pid, folder / "metrics.csv",
                           cpus=self.budget.generator_cpus,
-                          connections_out=folder / "connections.csv").start()
+                          connections_out=folder / "connections.csv").start(sampling)
         containers = isinstance(self.platform, ComposePlatform)
         # The engine's processes a container stack uses, as the window last read them.
         engine_pids: list[int] = []
@@ -162,26 +181,32 @@ class Bench:
         # Every core the lab uses: a busy core the stack, Locust and the lab do not
         # explain is another program's load.
         window = hostcpu.Window(cpus=self.budget.lab_cpus, roots=roots,
-                                extra_pids=[os.getpid()])
+                                extra_pids=[os.getpid()], sut_cpus=self.budget.sut_cpus)
+        # The stack's processes read a second way (/proc at the two ends), to check the
+        # sampler's figure against. The generator is left out of both: it exits and is
+        # reaped before the window closes, which /proc can no longer see.
+        check = hostcpu.Window(cpus=self.budget.lab_cpus,
+                               roots=lambda: list(stack_roots(info.state_dir)))
         # Containers: their logs through the engine, and the engine's own CPU and memory
         # readings of each container beside the sampler's of their processes.
         logs = (self.platform.access_logs() if containers
                 else census.AccessLogs(self.platform.logs_dir))
         engine = (self.platform.engine_stats(folder / "containers.csv").start()
                   if containers else None)
+        window.open()
+        check.open()
+        logs.mark()
         try:
-            history = folder / "locust_stats_history.csv"
+            series = folder / SERIES_FILE
 
             def measuring_started() -> bool:
                 nonlocal started_epoch
-                if started_epoch is None and history.exists():
-                    # Locust writes the history's first row when the test starts, after
-                    # its imports: the measured phase (and metrics.csv's clock) start here.
+                if started_epoch is None and series.exists():
+                    # Locust's test started (its first series row): the progress line's
+                    # clock and the generator's mean CPU start here.
                     sampler.begin()
                     if engine is not None:
-                        engine.begin()
-                    window.open()
-                    logs.mark()
+                        engine.begin()  # docker stats' means: from the test's start
                     started_epoch = time.time()
                 return started_epoch is not None
 
@@ -191,8 +216,9 @@ class Bench:
             load = sampler.stop()
             engine_figures = engine.stop() if engine is not None else None
             run.stop()
-        host = window.close() if started_epoch is not None else None
-        lines = logs.count() if started_epoch is not None else None
+        host = window.close()
+        checked = sampler_check(folder / "metrics.csv", check.close()) if sampling else None
+        lines = logs.count()
         run.check_output()
         self._check_schedule(arch, repeat, folder)
         overloaded = load.mean is not None and load.mean > GENERATOR_OVERLOAD_PERCENT
@@ -201,19 +227,32 @@ class Bench:
                       f"of its core (over {GENERATOR_OVERLOAD_PERCENT:.0f}%): it, not the "
                       "system under test, may have set the pace; use fewer users or a "
                       "bigger machine")
-        if host is not None and host.flagged:
+        if host.flagged:
             self.echo(f"WARNING: {arch} {repeat}: {host.unexplained_percent:.0f}% of a core "
                       "was busy with something other than the stack, the generator and the "
                       f"lab (over {hostcpu.NOISE_LIMIT_PERCENT:.0f}%): another program's "
                       "load may have changed this repeat's figures")
+        if checked and checked["flagged"]:
+            self.echo(f"WARNING: {arch} {repeat}: the sampler measured "
+                      f"{checked['sampler_percent']:.0f}% of a core for the stack, /proc at "
+                      f"the window's ends {checked['window_percent']:.0f}%"
+                      f" (over {SAMPLER_CHECK_POINTS:g} points apart): its CPU figures may "
+                      "miss processes")
         return {
-            "measured": {"started_at_epoch": started_epoch, "ended_at_epoch": time.time()},
+            "measured": {"started_at_epoch": started_epoch, "ended_at_epoch": time.time(),
+                         # The span the sampler and the host window covered.
+                         "sampled_from_epoch": checked and checked["from_epoch"],
+                         "sampled_to_epoch": checked and checked["to_epoch"]},
             "generator": {"pid": pid, "cpu_percent_mean": load.mean,
                           "cpu_percent_max": load.max, "samples": load.samples,
                           "overloaded": overloaded},
+            # None: sampling was off in this repeat (ARCHLAB_SAMPLER, an A/A check).
+            "sampler": sampler.cost.to_dict() | {"check": checked} if sampling else None,
+            # Where the lab's own loop ran while it measured (the generator's side).
+            "lab_cpus": sorted(os.sched_getaffinity(0)),
             # On containers, which engine processes the window counted as the stack's.
-            "host_cpu": (host.to_dict() | ({"engine_pids": engine_pids} if containers
-                                           else {})) if host is not None else None,
+            "host_cpu": host.to_dict() | ({"engine_pids": engine_pids} if containers
+                                          else {}),
             "census": census.take(info.state_dir, state) | {"access_log_lines": lines,
                                                              "liveness_probes": logs.probes},
             "exit_code": run.process.returncode,
@@ -221,19 +260,28 @@ class Bench:
 
     def _check_schedule(self, arch: str, repeat: int, folder: Path) -> None:
         """Say when an open loop's generator fell behind its schedule or left arrivals
-        unanswered (the report flags both from openloop.json)."""
+        unanswered (the report flags both from openloop.json), and the rates it ran at."""
         if self.experiment.users is not None:
             return
         loop = read_json(folder / OPENLOOP_FILE)
+        if loop.get("answered_rps") is not None:
+            self.echo(f"  {arch} {repeat}: {loop['arrivals_per_s']:.1f} arrivals/s offered, "
+                      f"{loop['answered_rps']:.1f} requests answered/s")
         if loop.get("behind_schedule"):
+            median = loop.get("corrected_p50_ms")
+            against = (f"over {loop['lag_limit_ms']:.2f} ms, {loop['lag_limit_share']:.0%} "
+                       f"of the corrected p50 of {median:.1f} ms"
+                       if median is not None and loop.get("lag_limit_share")
+                       else f"over {loop['lag_limit_ms']:.0f} ms")
             self.echo(f"WARNING: {arch} {repeat}: the load generator fell behind its "
-                      f"schedule (99% of sends within {loop['scheduler_lag']['p99_ms']:.1f} "
-                      f"ms of their time, over {loop['lag_limit_ms']:.0f} ms): it, not the "
-                      "system under test, delayed requests; lower the rate")
+                      f"schedule (its lateness p99 {loop['scheduler_lag']['p99_ms']:.2f} ms, "
+                      f"{against}): it, not the system under test, delayed arrivals; lower "
+                      "the rate or give the generator more CPU")
         if loop.get("unfinished"):
             self.echo(f"WARNING: {arch} {repeat}: {loop['unfinished']} of "
                       f"{loop['intended']} arrivals were not answered by the end of the "
-                      "drain: the rate is above what this architecture served")
+                      "drain (counted as failed): the rate is above what this architecture "
+                      "served, or requests hung")
 
     def _warm_up(self, arch: str, repeat: int, folder: Path, info: StackInfo,
                  logins: Path) -> LocustRun:
@@ -297,6 +345,30 @@ def supervision(status) -> dict:
     caused (a crash or a hang during the measured run shows here)."""
     return {p.name: {"restarts": p.restarts, "liveness_restarts": p.liveness_restarts}
             for p in status.processes}
+
+
+def sampler_on(repeat: int) -> bool:
+    """Whether this repeat samples: always, unless ARCHLAB_SAMPLER says "off" (never) or
+    "alternate" (odd repeats on, even repeats off: an A/A check of what the sampler
+    costs the generator, read from the repeats' loop lag)."""
+    mode = os.environ.get("ARCHLAB_SAMPLER", "on").strip().lower()
+    if mode not in ("on", "off", "alternate"):
+        raise LabError(f"ARCHLAB_SAMPLER must be on, off or alternate, not {mode!r}")
+    return mode == "on" or (mode == "alternate" and repeat % 2 == 1)
+
+
+def sampler_check(metrics_csv: Path, window: hostcpu.HostCpu) -> dict:
+    """The sampler's CPU of the stack over its first to last sample, beside the same
+    processes' CPU read from /proc at the window's two ends; flagged when they are more
+    than SAMPLER_CHECK_POINTS apart."""
+    total, first, last = cpu_between(metrics_csv, leave_out=(GENERATOR,))
+    span = (last - first) if first is not None else 0.0
+    sampled = round(100 * total / span, 2) if span > 0 else None
+    apart = abs(sampled - window.known_percent) if sampled is not None else None
+    return {"sampler_percent": sampled, "window_percent": window.known_percent,
+            "from_epoch": first, "to_epoch": last, "limit_points": SAMPLER_CHECK_POINTS,
+            "difference_points": round(apart, 2) if apart is not None else None,
+            "flagged": apart is None or apart > SAMPLER_CHECK_POINTS}
 
 
 def _now() -> str:

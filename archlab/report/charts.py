@@ -160,25 +160,75 @@ def _percentile_axes(ax, lo: float, hi: float, top: float, bottom: float) -> Non
 
 
 def plot_open_loop(ax, loop: dict) -> None:
-    """An open loop's latency against percentile, one colour per architecture: counted
-    from the intended send time (solid) and from the actual send (dashed), all repeats
-    pooled."""
+    """An open loop's latency of successful answers against percentile, one colour per
+    architecture: counted from the intended send time (solid) and from the actual send
+    (dashed), all repeats pooled; faint where too few answers support the percentile."""
     archs = loop["architectures"]
     top, bottom = 0.0, math.inf
     for arch in archs:
         a = loop["arch"][arch]
-        for key, style, said in (("corrected_percentiles", "-", "from intended send"),
-                                 ("uncorrected_percentiles", "--", "from actual send")):
+        pool = a.get("open_loop_pooled") or {}
+        for key, record, style, said in (
+                ("corrected_percentiles", "corrected", "-", "from intended send"),
+                ("uncorrected_percentiles", "uncorrected", "--", "from actual send")):
             points = [(p, ms) for p, ms in a.get(key) or [] if 50 <= p <= 99.9]
             if not points:
                 continue
+            count = (pool.get(record) or {}).get("count")
             ys = [ms for _, ms in points]
             top, bottom = max(top, max(ys)), min(bottom, min(ys))
-            ax.plot([_nines(p) for p, _ in points], ys, style, marker="o", markersize=3,
-                    color=arch_colour(arch, archs), linewidth=2 if style == "-" else 1.2,
-                    label=f"{arch}, {said}")
+            kept = [(p, ms) for p, ms in points
+                    if count is None or stats.percentile_support(count, p)["supported"]]
+            colour, width = arch_colour(arch, archs), 2 if style == "-" else 1.2
+            ax.plot([_nines(p) for p, _ in kept], [ms for _, ms in kept], style,
+                    marker="o", markersize=3, color=colour, linewidth=width,
+                    label=f"{arch}, {said}" + (f" ({count:,})" if count else ""))
+            rest = points[max(len(kept) - 1, 0):]
+            if len(rest) > 1:  # beyond what the samples support: drawn, but faint
+                ax.plot([_nines(p) for p, _ in rest], [ms for _, ms in rest], style,
+                        marker="o", markersize=2, color=colour, linewidth=width, alpha=0.3)
     _percentile_axes(ax, _nines(50), _nines(99.9), top, bottom)
     ax.legend(loc="upper left", frameon=False, fontsize=9)
+
+
+# The parts of an open loop's corrected latency, in stacking order, with their colours.
+OPEN_PARTS = (("lateness", "generator lateness", "#d62728"),
+              ("slot_wait", "wait for a slot", "#bcbd22"),
+              ("service", "service time (response)", "#7f7f7f"))
+
+
+def plot_open_loop_parts(ax, loop: dict) -> bool:
+    """One bar per architecture: the successful answers' mean corrected latency split
+    into generator lateness, slot wait and service time, as shares of it (so a fast
+    architecture's split reads as well as a slow one's), each part labelled in ms; all
+    repeats pooled. False when no architecture recorded the parts (format 1)."""
+    archs = [arch for arch in loop["architectures"]
+             if all(((loop["arch"][arch].get("open_loop_pooled") or {}).get("parts") or {})
+                    .get(name) for name, _, _ in OPEN_PARTS)]
+    if not archs:
+        return False
+    labels = []
+    for y, arch in enumerate(archs):
+        parts = loop["arch"][arch]["open_loop_pooled"]["parts"]
+        means = [parts[name]["mean_ms"] or 0.0 for name, _, _ in OPEN_PARTS]
+        total = sum(means) or 1.0
+        left = 0.0
+        for ms, (_, label, colour) in zip(means, OPEN_PARTS, strict=True):
+            share = 100 * ms / total
+            ax.barh(y, share, left=left, color=colour, height=0.55, edgecolor="white",
+                    label=label if y == 0 else None)
+            if share >= 8:  # room for a label inside the bar
+                ax.text(left + share / 2, y, f"{_fmt(ms)} ms", ha="center", va="center",
+                        fontsize=9, color="white")
+            left += share
+        labels.append(f"{arch}\n{_fmt(sum(means))} ms")
+    ax.set_yticks(range(len(archs)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the mean corrected latency (%)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    ax.grid(axis="y", visible=False)
+    return True
 
 
 def plot_timeline(ax, summary: dict, column: int, ylabel: str) -> None:
@@ -322,9 +372,17 @@ def draw_all(summary: dict, out_dir: Path) -> dict[str, Path]:
         if loop:
             fig, ax = plt.subplots(figsize=(8, 4.8))
             plot_open_loop(ax, loop)
-            ax.set_title(f"Open loop at {openloop.offered(loop)}: response time by "
-                         "percentile (ms)", fontsize=11)
+            ax.set_title(f"Open loop at {openloop.offered(loop)}: response time of "
+                         "successful answers by percentile (ms)", fontsize=11)
             files["open_loop_latency"] = _save(fig, out_dir / "open_loop_latency.png")
+
+            fig, ax = plt.subplots(figsize=(8, 3.6))
+            if plot_open_loop_parts(ax, loop):
+                ax.set_title("Open loop: where the corrected time went (mean ms)",
+                             fontsize=11)
+                files["open_loop_parts"] = _save(fig, out_dir / "open_loop_parts.png")
+            else:
+                plt.close(fig)
 
         fig, ax = plt.subplots(figsize=(9, 4.2))
         plot_timeline(ax, summary, 1, "requests per second")

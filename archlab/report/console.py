@@ -24,6 +24,9 @@ REPEAT_FLAGS = (
                            "figures measure the generator"),
     ("noisy_repeats", "another program loaded the host in repeat(s) {}: those figures may "
                       "be off (report: Host noise)"),
+    ("slow_cpu_repeats", "the speed canary ran more than 5% off the run's median in "
+                         "repeat(s) {}: those cores ran at another speed (report: Host "
+                         "noise)"),
     ("behind_schedule_repeats", "the load generator fell behind its schedule in repeat(s) "
                                 "{}: it delayed those requests"),
     ("unfinished_repeats", "arrivals went unanswered in repeat(s) {}: the rate was above "
@@ -66,7 +69,7 @@ def workload_line(summary: dict) -> str | None:
     think = ("think time not recorded" if wait is None else "no think time"
              if max(wait) == 0 else f"think time {wait[0]:g}-{wait[1]:g} s")
     if load.get("users") is None:
-        users = (f"open loop at {load.get('arrival_rate')} req/s, at most "
+        users = (f"open loop at {load.get('arrival_rate')} arrivals/s, at most "
                  f"{load.get('max_in_flight')} in flight")
     elif load.get("load_varies"):
         users = f"load shape {load['shape']}"

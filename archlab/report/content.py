@@ -4,9 +4,10 @@ summary. html.py and markdown.py render the same document, so both say the same.
 import json
 from dataclasses import dataclass, field
 
-from archlab import config
+from archlab import canary, config
 from archlab import sizing as sizing_plans
-from archlab.report import drift, openloop, published, why, workload
+from archlab.report import drift, floor, openloop, published, steady, why, workload
+from archlab.report.measured import LAG_SHARE
 from archlab.report.stats import t95
 from archlab.report.words import (
     NOT_DISTINGUISHABLE,
@@ -19,6 +20,8 @@ from archlab.report.words import (
     ratio_ci,
     ratio_text,
 )
+from archlab.windows import SAMPLER_CHECK_POINTS
+from loadtests.series import PROBE_S as LOOP_PROBE_S
 
 GENERATOR_LIMIT = 80  # % of one core, mean over the measured phase (docs/results-format.md)
 # The summary table's rows that have a ratio between the architectures.
@@ -101,11 +104,21 @@ FIGURES = {
                           "Throughput per GiB of the system's memory."),
     "open_loop_latency": Figure(
         "open_loop_latency", "Open loop: response time by percentile",
-        "Both architectures at the same offered load, all repeats pooled: solid lines count "
-        "each request from its intended send time (what a visitor waits), dashed ones "
-        "from its actual send (what a closed-loop tool would report). Where the dashed "
-        "line lies below the solid one, requests waited for the server or a connection "
-        "before they could be sent."),
+        "Both architectures at the same offered load, successful answers of all repeats "
+        "pooled: solid lines count each request from its intended send time (what a "
+        "visitor waits), dashed ones from its actual send (what a closed-loop tool would "
+        "report). The gap between them is the delay each task was shifted by: the "
+        "generator's own lateness plus the wait for a free slot (a slot is busy while "
+        "the server has not answered); Where the corrected time went splits it. A "
+        "curve turns faint where too few requests lie beyond its percentile to support "
+        "it (fewer than 10)."),
+    "open_loop_parts": Figure(
+        "open_loop_parts", "Open loop: where the corrected time went",
+        "The mean corrected latency of successful answers (beside each architecture's "
+        "name), all repeats pooled, split into the generator's lateness (it began the "
+        "arrival after its due time), the wait for a free slot and the service time (the "
+        "response time itself), as shares of it, each part in ms. Means add up; "
+        "percentiles would not."),
     "calibration": Figure("calibration", "Calibration",
                           "Each architecture's req/s as a share of its floor (100% = as "
                           "fast as a bare app doing the same SQL)."),
@@ -289,6 +302,7 @@ def headline(summary: dict) -> list[Para]:
     out.append(Para(f"Means over repeats. {means}."))
     out += _sold_out_warnings(summary)
     out += _drift_warnings(summary)
+    out += _steady_warnings(summary)
     for arch in archs:
         if a[arch]["overloaded_repeats"]:
             reps = a[arch]["overloaded_repeats"]
@@ -303,6 +317,7 @@ def headline(summary: dict) -> list[Para]:
                             "work the stack, the generator and the lab do not explain "
                             "(another program's load): those figures may be off. See Host "
                             "noise.", kind="warning"))
+    out += _slow_cpu_warnings(summary)
     cal = summary.get("calibration")
     if cal and cal.get("mismatches"):
         out.append(Para("The attached calibration was made on " +
@@ -322,20 +337,48 @@ def headline(summary: dict) -> list[Para]:
     return out
 
 
-def _sold_out_warnings(summary: dict) -> list[Para]:
-    """A repeat that sold out: its 409s measure the empty shelf, not the architecture."""
+def _flagged_warnings(summary: dict, key: str, words) -> list[Para]:
+    """One warning per architecture whose summary lists repeats under `key`: `words`
+    (arch, repeats) says what they were flagged for."""
     out = []
     for arch in summary["architectures"]:
-        reps = summary["arch"][arch].get("sold_out_repeats") or []
+        reps = summary["arch"][arch].get(key) or []
         if reps:
-            out.append(Para(
-                f"SOLD OUT: in {_repeats_words(arch, reps)} a product's available stock "
-                f"reached 0 (the lowest stock, read after the measured phase). Checkouts of "
-                f"it were refused with 409 out_of_stock, so the checkout figures and error "
-                f"rate of {'that repeat' if len(reps) == 1 else 'those repeats'} measure "
-                f"the sell-out, not the architecture. See the repeats table.",
-                kind="warning"))
+            out.append(Para(words(arch, reps), kind="warning"))
     return out
+
+
+def _sold_out_warnings(summary: dict) -> list[Para]:
+    """A repeat that sold out: its 409s measure the empty shelf, not the architecture."""
+    return _flagged_warnings(summary, "sold_out_repeats", lambda arch, reps: (
+        f"SOLD OUT: in {_repeats_words(arch, reps)} a product's available stock "
+        f"reached 0 (the lowest stock, read after the measured phase). Checkouts of "
+        f"it were refused with 409 out_of_stock, so the checkout figures and error "
+        f"rate of {'that repeat' if len(reps) == 1 else 'those repeats'} measure "
+        f"the sell-out, not the architecture. See the repeats table."))
+
+
+def _steady_warnings(summary: dict) -> list[Para]:
+    """A repeat in which no steady state was found (archlab.report.steady)."""
+    out = []
+    for arch in summary["architectures"]:
+        for r in summary["arch"][arch].get("repeats", []):
+            w = r.get("steady") or {}
+            if w.get("flagged"):
+                out.append(Para(
+                    f"{arch} repeat {r['repeat']}: no steady state ({w['reason']}). Its "
+                    f"figures are taken over the {w['seconds']:.1f} s the rule kept and "
+                    f"are still in the means above; a longer run or warm-up settles it.",
+                    kind="warning"))
+    return out
+
+
+def steady_cell(w: dict | None) -> str:
+    """'17.0 s (2.0 s cut)', or 'UNSTEADY 4.0 s' when no steady state was found."""
+    if not w:
+        return "-"
+    text = f"{w['seconds']:.1f} s ({w['dropped_s']:.1f} s cut)"
+    return f"UNSTEADY {text}" if w.get("flagged") else text
 
 
 def _drift_warnings(summary: dict) -> list[Para]:
@@ -363,6 +406,10 @@ def _summary_table(summary: dict) -> Table:
                  ("p50 (ms)", "p50_ms", False), ("p95 (ms)", "p95_ms", False),
                  ("p99 (ms)", "p99_ms", False), ("error rate", "error_rate", True),
                  ("CPU per request (ms)", "cpu_ms_per_request", False)]
+    # Beside raw throughput, throughput in the speed canary's time, where recorded.
+    canary_rows = any((a[arch]["stats"].get("requests_per_canary") or {}) for arch in archs)
+    if canary_rows:
+        rows_spec.insert(1, ("requests per canary", "requests_per_canary", False))
     ratios = summary["ratios"]
     columns = ["metric"]
     for arch in archs:
@@ -374,7 +421,11 @@ def _summary_table(summary: dict) -> Table:
         row = [label]
         for arch in archs:
             est = a[arch]["stats"].get(metric)
-            row += [(pct if as_pct else num)(est["mean"] if est else None), ci(est, as_pct)]
+            cell = (pct if as_pct else num)(est["mean"] if est else None)
+            if metric in PERCENTILE_OF:  # greyed when a repeat had too few requests
+                cell = openloop.percentile_cell(cell, _fewest(a[arch], metric),
+                                                PERCENTILE_OF[metric])
+            row += [cell, ci(est, as_pct)]
         if ratios:
             r = ratios.get(RATIO_OF.get(metric, ""))
             row += ([ratio_cell(r), ratio_ci(r).removeprefix("95% CI ")]
@@ -399,7 +450,23 @@ def _summary_table(summary: dict) -> Table:
                  "successful, complete ones (failures and degraded answers left out). "
                  "Latency percentiles per repeat come from Locust's histograms of all "
                  "endpoints merged. CPU per request is the system's CPU time over the "
-                 "requests it served (see Why under the headline).")
+                 "requests it served (see Why under the headline)."
+                 + (" Requests per canary: the requests served in the time the speed "
+                    "canary took on the system's cores (req/s x canary seconds), so a "
+                    "repeat on slower cores is not counted as a slower system (Host "
+                    "noise)." if canary_rows else ""))
+
+
+# The summary table's percentile rows -> the percentile (greyed when unsupported).
+PERCENTILE_OF = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
+
+
+def _fewest(arch: dict, metric: str) -> int | None:
+    """The fewest samples any repeat's `metric` percentile was read from."""
+    counts = [((r.get("percentile_support") or {}).get(metric) or {}).get("count",
+                                                                          r["requests"])
+              for r in arch["repeats"]]
+    return min(counts) if counts else None
 
 
 def buys(summary: dict) -> bool:
@@ -423,25 +490,33 @@ def _repeats_table(summary: dict) -> Table:
         for r in summary["arch"][arch]["repeats"]:
             degraded = r.get("degraded")
             row = [arch, str(r["repeat"]), num(r.get("measured_s", r["duration_s"])),
+                   steady_cell(r.get("steady")),
                    f"{r['requests']:,}", num(r["throughput_rps"]), num(r.get("goodput_rps")),
-                   num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
+                   *(openloop.percentile_cell(num(r[f"p{p}_ms"]), r["requests"], p)
+                     for p in (50, 95, 99)),
                    f"{r['errors']:,}", pct(r["error_rate"]),
                    "-" if degraded is None else f"{degraded:,}", drift_cell(r.get("drift")),
                    "OVERLOADED" if r["generator"]["overloaded"] else "ok",
-                   noise_cell(r.get("host_cpu"))]
+                   noise_cell(r.get("host_cpu")), canary_cell(r)]
             if stock:
                 row.append(stock_cell(r))
             if restock:
                 row.append("-" if r.get("restocked_to") is None
                            else f"{r['restocked_to']:,}")
             rows.append(row)
-    columns = ["architecture", "repeat", "measured s", "requests", "req/s", "goodput",
+    columns = ["architecture", "repeat", "measured s", "steady window", "requests",
+               "req/s", "goodput",
                "p50 ms", "p95 ms", "p99 ms", "errors", "error rate", "degraded",
-               "steady (slowest part / fastest)", "generator", "host noise"]
+               "steady (slowest part / fastest)", "generator", "host noise",
+               "canary ms (vs median)"]
     columns += ["lowest stock"] * stock + ["restocked to"] * restock
     caption = ("Every repeat, as measured, in the order of the architectures (the run "
-               "order is under Machine, code and configuration). Steady: the slowest of "
-               f"{drift.WINDOWS} equal parts of the measured window against the fastest; "
+               "order is under Machine, code and configuration). Steady window: the "
+               "stretch found steady on the request series, over which requests, req/s, "
+               "goodput and CPU are counted, and the transient cut from its start; "
+               "UNSTEADY when none was found (How to read this). Steady (slowest part / "
+               f"fastest): the slowest of {drift.WINDOWS} equal parts of that window "
+               "against the fastest; "
                f"below {100 * drift.MIN_SHARE:.0f}% the repeat is DRIFTING (How to read "
                "this).")
     if stock:
@@ -449,7 +524,10 @@ def _repeats_table(summary: dict) -> Table:
                     "after the measured phase; 0 means a product sold out.")
     if restock:
         caption += " Restocked to: every product's stock before the repeat."
-    return Table(columns, rows, "lrrrrrrrrrrrlll" + "r" * (stock + restock), caption)
+    caption += (" Canary: the CPU time fixed work took on the system's cores around the "
+                "repeat, against the run's median; SLOW CPU (or FAST CPU) more than "
+                f"{100 * canary.OFF_LIMIT:.0f}% off (Host noise).")
+    return Table(columns, rows, "lrrlrrrrrrrrrllll" + "r" * (stock + restock), caption)
 
 
 def drift_cell(d: dict | None) -> str:
@@ -470,11 +548,40 @@ def stock_cell(r: dict) -> str:
 
 
 def noise_cell(host: dict | None) -> str:
-    """A repeat's unexplained host CPU, flagged or ok; '-' when not recorded."""
+    """A repeat's unexplained host CPU, flagged or ok, and on which cores when the system's
+    own were judged; '-' when not recorded."""
     if not host:
         return "-"
-    verdict = "NOISY" if host.get("flagged") else "ok"
-    return f"{num(max(host['unexplained_percent'], 0.0))}% {verdict}"
+    lab = f"{num(max(host['unexplained_percent'], 0.0))}%"
+    if host.get("sut_unexplained_percent") is None:
+        return f"{lab} {'NOISY' if host.get('flagged') else 'ok'}"
+    sut = f"system {num(max(host['sut_unexplained_percent'], 0.0))}%"
+    return f"{lab}, {sut} {noise_verdict(host, short=True)}"
+
+
+def noise_verdict(host: dict, short: bool = False) -> str:
+    """'ok', or NOISY with the figure that flagged: the lab's cores, the system's, both
+    (in one word each when `short`)."""
+    if not host.get("flagged"):
+        return "ok"
+    lab, sut = host.get("lab_flagged"), host.get("sut_flagged")
+    if short:
+        on = "both" if lab and sut else "lab" if lab else "system" if sut else ""
+        return f"NOISY ({on})" if on else "NOISY"
+    on = [name for name, flagged in (("lab's cores", lab), ("system's cores", sut)) if flagged]
+    return f"NOISY ({' and '.join(on)})" if on else "NOISY"
+
+
+def canary_cell(r: dict) -> str:
+    """A repeat's canary ms on the system's cores and how far off the session's median,
+    'SLOW CPU' beyond the limit; '-' when not recorded."""
+    if r.get("canary_ms") is None:
+        return "-"
+    off = r.get("canary_off")
+    if off is None:
+        return num(r["canary_ms"])
+    verdict = ("ok" if not r.get("slow_cpu") else "SLOW CPU" if off > 0 else "FAST CPU")
+    return f"{num(r['canary_ms'])} ({100 * off:+.1f}%) {verdict}"
 
 
 def _endpoints(summary: dict) -> list:
@@ -534,13 +641,16 @@ def _resources(summary: dict, charts: set[str]) -> list:
     meaning = ("proportional set size: a shared page is split between the processes "
                "sharing it" if basis == "PSS" else "resident set size: a shared page counts "
                "in every process that maps it, so totals overstate")
-    blocks = [Para(f"Sampled once a second over the measured phase. CPU is in % of one "
+    blocks = [Para(f"Sampled once a second over Locust's whole run; CPU is taken over each "
+                   f"repeat's steady window (the repeats table), from every process's CPU "
+                   f"time at the window's two ends, the same window its requests are "
+                   f"counted in. CPU is in % of one "
                    f"core (200 = two busy cores); memory is {basis} ({meaning}). A gunicorn "
                    f"master and its workers count under their service; the load generator "
                    f"and the lab's supervisor are not part of the system and are left out "
                    f"(see the generator self-check)."),
               Table(columns, rows + [total], "l" + "r" * (len(columns) - 1),
-                    "Mean over the measured phase, then over the repeats. CPU ms per "
+                    "Mean over the steady window, then over the repeats. CPU ms per "
                     "request: the component's CPU time over the requests the system "
                     "served (each repeat's CPU seconds over its requests, then averaged).")]
     for name in ("cpu_by_component", "cpu_per_request", "memory_by_component"):
@@ -574,17 +684,20 @@ def _resources(summary: dict, charts: set[str]) -> list:
 
 def _generator(summary: dict) -> list:
     archs, a = summary["architectures"], summary["arch"]
-    blocks = [Para(f"Locust runs on its own core. A repeat counts as generator-overloaded "
-                   f"when Locust's mean CPU over the measured phase is above "
-                   f"{GENERATOR_LIMIT}% of one core: the generator then cannot send as "
-                   f"fast as the system could answer, so the repeat's throughput and "
-                   f"latency measure the generator, not the system.")]
+    blocks = [Para(f"Locust runs on its own core, with the lab's own work (its loop, the "
+                   f"sampler, the host windows) and nothing of the system's. A repeat counts "
+                   f"as generator-overloaded when Locust's event loop ran late: a probe "
+                   f"that sleeps {1000 * LOOP_PROBE_S:g} ms at a time woke, in its 99th "
+                   f"percentile, later than {100 * LAG_SHARE:.0f}% of the median latency "
+                   f"the repeat measured. Every request, answer and timer of the generator "
+                   f"waits on that loop, so its lag is added to what it measures, whatever "
+                   f"its CPU share. Runs recorded without the probe are judged by Locust's "
+                   f"mean CPU instead (over {GENERATOR_LIMIT}% of one core).")]
     flagged = [(arch, r) for arch in archs for r in a[arch]["repeats"]
                if r["generator"]["overloaded"]]
     if flagged:
         blocks.append(Para(
-            "Flagged: " + ", ".join(f"{arch} repeat {r['repeat']} (mean "
-                                    f"{num(r['generator']['cpu_percent_mean'])}%)"
+            "Flagged: " + ", ".join(f"{arch} repeat {r['repeat']} ({_late_words(r)})"
                                     for arch, r in flagged)
             + ". Their figures measure the generator, not the system; they are still in "
               "the means above. Re-run with fewer users or a faster machine.",
@@ -593,13 +706,23 @@ def _generator(summary: dict) -> list:
         blocks.append(Para("No repeat was flagged: the generator kept up in every repeat."))
     rows = [[arch, str(r["repeat"]), num(r["generator"]["cpu_percent_mean"]),
              num(r["generator"]["cpu_percent_max"]),
+             *_lag_cells(r["generator"].get("lag")),
              "OVERLOADED" if r["generator"]["overloaded"] else "ok",
+             _sampler_cell(r.get("sampler")),
              f"{r['exceptions']:,}", str(r["exit_code"])]
             for arch in archs for r in a[arch]["repeats"]]
-    blocks.append(Table(["architecture", "repeat", "generator CPU mean %", "max %", "verdict",
-                         "Locust exceptions", "Locust exit code"], rows, "lrrrlrr",
-                        "Locust exits with 1 whenever any request failed; exceptions are "
-                        "errors in the load test's own code."))
+    blocks.append(Table(["architecture", "repeat", "generator CPU mean %", "max %",
+                         "loop lag p99 ms", "limit ms", "verdict",
+                         "sampler CPU % (check)", "Locust exceptions", "Locust exit code"],
+                        rows, "lrrrrrlrrr",
+                        "Loop lag: how late the generator's event loop woke (looplag.json); "
+                        "the limit is a tenth of the repeat's median latency. Sampler: the "
+                        "lab's sampler threads' own CPU on the generator's core, and its "
+                        "CPU figure for the stack against /proc read at "
+                        "the run's two ends (points apart; flagged over "
+                        f"{SAMPLER_CHECK_POINTS:g}). Locust exits with 1 whenever any "
+                        "request failed; exceptions are errors in the load test's own "
+                        "code."))
     lab = sorted({c for arch in archs for c in a[arch]["lab_processes"]})
     if lab:
         rows = [[c] + [num(a[arch]["lab_processes"].get(c, {}).get("cpu_percent"))
@@ -613,25 +736,39 @@ def _generator(summary: dict) -> list:
     return blocks
 
 
+def _late_words(r: dict) -> str:
+    """Why a repeat's generator was flagged: its loop lag, else its CPU."""
+    lag = r["generator"].get("lag")
+    if lag and lag.get("late"):
+        return (f"loop lag p99 {num(lag['p99_ms'])} ms over {num(lag['limit_ms'])} ms")
+    return f"mean {num(r['generator']['cpu_percent_mean'])}% CPU"
+
+
+def _lag_cells(lag: dict | None) -> list[str]:
+    if not lag:
+        return ["-", "-"]
+    return [num(lag.get("p99_ms")), num(lag.get("limit_ms"))]
+
+
+def _sampler_cell(sampler: dict | None) -> str:
+    """'0.8 (1.2 apart)' or '-' for runs from before the sampler reported itself."""
+    if not sampler:
+        return "-"
+    check = sampler.get("check") or {}
+    apart = check.get("difference_points")
+    flag = " FLAGGED" if check.get("flagged") else ""
+    return (f"{num(sampler.get('cpu_percent'))} "
+            f"({num(apart) if apart is not None else '?'} apart{flag})")
+
+
 def _schedule_check(loop: dict) -> list:
-    """The open loop's own check: how late its scheduler woke for each due time."""
-    rows = [[arch, str(r["repeat"]), num(r["open_loop"]["scheduler_lag"].get("p50_ms")),
-             num(r["open_loop"]["scheduler_lag"].get("p99_ms")),
-             num(r["open_loop"]["scheduler_lag"].get("max_ms")),
-             "BEHIND" if r["open_loop"]["behind_schedule"] else "ok"]
-            for arch in loop["architectures"] for r in loop["arch"][arch]["repeats"]
-            if r.get("open_loop")]
-    limits = [f["open_loop"]["lag_limit_ms"] for a in loop["arch"].values()
-              for f in a["repeats"] if f.get("open_loop")]
-    limit = limits[0] if limits else None
-    return [Para(f"The open loop checks its own schedule: each request is due at a set time, "
-                 f"and the scheduler's lateness in waking for it is recorded. A repeat whose "
-                 f"99th percentile lateness is over {num(limit)} ms fell behind its schedule: "
-                 f"the generator, not the system, delayed requests, and their corrected "
-                 f"latencies overstate the system's."),
-            Table(["architecture", "open-loop repeat", "lateness p50 ms", "p99 ms", "max ms",
-                   "verdict"], rows, "lrrrrl",
-                  "From openloop.json's scheduler_lag.")]
+    """The open loop's own check: how late its generator began each arrival, against
+    the successful answers' corrected median."""
+    return [Para(openloop.schedule_text()),
+            Table(openloop.SCHEDULE_COLUMNS, openloop.schedule_rows(loop), "lrrrrrrl",
+                  "From openloop.json's scheduler_lag, corrected_p50_ms and lag_limit_ms "
+                  "(the limit is lag_limit_share of the corrected median). A p99 read "
+                  "from fewer than 1,000 arrivals is greyed with its count.")]
 
 
 def _budget(summary: dict) -> list:
@@ -771,21 +908,24 @@ def _held_equal(summary: dict) -> list:
 def _host_noise(summary: dict) -> list:
     """Per repeat: host CPU the stack, the generator and the lab do not explain."""
     archs, a = summary["architectures"], summary["arch"]
-    rows, limit = [], None
+    rows, limit, sut_limit = [], None, None
     for arch in archs:
         for r in a[arch]["repeats"]:
             host = r.get("host_cpu")
             if not host:
                 continue
             limit = host.get("limit_percent", limit)
+            sut_limit = host.get("sut_limit_percent") or sut_limit
+            sut = host.get("sut_unexplained_percent")
             rows.append([arch, str(r["repeat"]), num(host.get("busy_total_percent")),
                          num(host.get("known_percent")),
                          num(max(host["unexplained_percent"], 0.0)),
-                         "NOISY" if host.get("flagged") else "ok"])
+                         "-" if sut is None else num(max(sut, 0.0)),
+                         noise_verdict(host), canary_cell(r)])
     if not rows:
         return [Para("This run was recorded before the lab sampled the host's CPUs: it "
                      "cannot say whether another program's load overlapped it.",
-                     kind="warning")]
+                     kind="warning"), *_canary_blocks(summary)]
     noisy = [f"{arch} {r}" for arch in archs for r in a[arch].get("noisy_repeats", [])]
     engine = ("; on containers also the Docker engine's processes that serve the stack: "
               "its daemon, and each container's shim with the healthchecks it runs"
@@ -797,17 +937,72 @@ def _host_noise(summary: dict) -> list:
                    f"the lab itself{engine}). Busy time "
                    f"they do not explain is another program's load (or the kernel's work "
                    f"for nobody in particular). A repeat above {num(limit)}% of one core "
-                   f"is flagged: its figures may be off.")]
+                   f"is flagged: its figures may be off." + (
+                       f" The system's cores are also judged on their own, in % of their "
+                       f"capacity: their busy time minus the CPU time of the known "
+                       f"processes allowed to run on them (a process allowed on both sides "
+                       f"counts there whole, erring toward no flag). Above "
+                       f"{num(sut_limit)}% the repeat is flagged too, so a foreign load "
+                       f"that takes a fifth of a one-core system's only core is caught, "
+                       f"where the figure over all the lab's cores, in % of one core, lets "
+                       f"it pass. The verdict names the figure that flagged."
+                       if sut_limit is not None else ""))]
     if noisy:
         blocks.append(Para("Flagged: " + ", ".join(noisy) + ". They are still in the "
                            "means; re-run on a quieter machine to be sure.", kind="warning"))
     else:
         blocks.append(Para("No repeat was flagged."))
     blocks.append(Table(["architecture", "repeat", "busy CPU %", "explained %",
-                         "unexplained %", "verdict"], rows, "lrrrrl",
-                        "In % of one core over the measured phase, summed over the cores "
-                        "the lab uses."))
-    return blocks
+                         "unexplained %", "system's cores unexplained %", "verdict",
+                         "canary ms (vs median)"], rows, "lrrrrrll",
+                        "Busy, explained and unexplained in % of one core over the measured "
+                        "phase, summed over the cores the lab uses; the system's cores' "
+                        "figure in % of their capacity ('-': not judged, an older run)."))
+    return blocks + _canary_blocks(summary)
+
+
+def _canary_blocks(summary: dict) -> list:
+    """What the speed canary is, and its median and spread over this run's repeats."""
+    session = summary.get("canary")
+    what = ("A slower core is invisible to the figures above: they count CPU time nobody "
+            "explains, not work done more slowly (a lower clock, a neighbour on the "
+            "sibling thread or the physical core, shared caches or memory bandwidth). So "
+            "before the warm-up and after the measured run of every repeat, with the "
+            "stack up and idle, the lab ran the speed canary: fixed pure-Python work "
+            "(archlab/canary.py) on each core it uses in turn, timed by its own CPU "
+            "time. A repeat's figure is the mean over the system's cores of both runs; "
+            f"more than {100 * canary.OFF_LIMIT:.0f}% off the median of all this run's "
+            "repeats (every architecture) it is flagged SLOW CPU (FAST CPU below the "
+            "median): its cores ran at another speed, and its figures with them. "
+            "Requests per canary (the throughput times the canary's seconds) counts the "
+            "requests served in the time one canary takes: it moves less with the "
+            "cores' speed than req/s, as far as the canary's work is like the stack's.")
+    if not session:
+        return [Para(what, term="Speed canary."),
+                Para("This run was recorded before the lab ran the speed canary: it cannot "
+                     "say whether a repeat ran on slower cores.", kind="warning")]
+    slow = [f"{arch} {r['repeat']} ({100 * r['canary_off']:+.1f}%)"
+            for arch in summary["architectures"] for r in summary["arch"][arch]["repeats"]
+            if r.get("slow_cpu")]
+    spread = (f"Over the {session['repeats']} repeat(s) the canary took a median of "
+              f"{num(session['median_ms'])} ms on the system's cores, from "
+              f"{num(session['min_ms'])} to {num(session['max_ms'])} ms (a spread of "
+              f"{num(session['spread_percent'])}% of the median).")
+    return [Para(what, term="Speed canary."),
+            Para(spread + (f" More than {100 * canary.OFF_LIMIT:.0f}% off the median "
+                           "(SLOW CPU, or FAST CPU when the others ran slower): "
+                           + ", ".join(slow) + "." if slow else " No repeat was flagged."),
+                 kind="warning" if slow else "text")]
+
+
+def _slow_cpu_warnings(summary: dict) -> list[Para]:
+    """A repeat whose speed canary was off the session's median: its cores' speed
+    differed, and its figures may differ for that reason alone."""
+    return _flagged_warnings(summary, "slow_cpu_repeats", lambda arch, reps: (
+        f"{_repeats_words(arch, reps)}: the speed canary on the system's cores was "
+        f"more than {100 * canary.OFF_LIMIT:.0f}% off this run's median: the "
+        "cores ran at another speed, and those figures may differ for that reason "
+        "alone. See Host noise."))
 
 
 def invoice_delivery(arch: str, settings: dict) -> str:
@@ -863,21 +1058,28 @@ def _calibration(summary: dict, charts: set[str]) -> list:
 
 def _open_loop(loop: dict, charts: set[str], nested: bool) -> list:
     """The open loop: how its rate was chosen, its corrected latencies with intervals
-    beside the uncorrected ones, their ratios, and what could make them wrong."""
+    beside the uncorrected ones, their ratios, where the corrected time went, whole
+    arrivals, each step, and what could make them wrong."""
     share = summary_share(loop) if nested else None
     blocks = [Para(openloop.how(loop, loop.get("capacity"), share))]
     said = openloop.lead(loop)
     if said:
         blocks.append(Para(said, kind="lead"))
-    blocks.append(Table(openloop.COLUMNS, openloop.table_rows(loop), "lrrrrrrll",
-                        "Means over repeats with their 95% CI; p50/p95/p99 counted from "
-                        "each request's intended send time, all repeats' histograms "
-                        "(HdrHistogram, 3 significant digits) kept in openloop.json."))
+    blocks.append(Table(openloop.COLUMNS, openloop.table_rows(loop), openloop.ALIGN,
+                        "Means over repeats with their 95% CI; p50/p95/p99 are those of "
+                        "successful, complete answers, counted from each request's "
+                        "intended send time, all repeats' histograms (HdrHistogram, 3 "
+                        "significant digits) kept in openloop.json. Offered: arrivals "
+                        "(persona tasks) per second; answered: requests that got an "
+                        "answer per second. A percentile read from too few answers "
+                        "(p95 needs 200, p99 1,000 in every repeat) is greyed, in "
+                        "parentheses with the fewest count."))
     ratios = openloop.ratio_rows(loop)
     if ratios:
         r = loop["ratios"]
         blocks.append(Table([f"{r['numerator']} / {r['denominator']}", "ratio [95% CI]"],
                             ratios, "ll", "Ratios of geometric means over repeats."))
+    blocks += [Para(text, kind=kind) for text, kind in floor.paragraphs(loop.get("floor"))]
     blocks += [Para(text, kind="warning") for text in openloop.warnings(loop)]
     for arch in loop["architectures"]:
         if loop["arch"][arch].get("noisy_repeats"):
@@ -886,6 +1088,33 @@ def _open_loop(loop: dict, charts: set[str], nested: bool) -> list:
                                "the host; those figures may be off.", kind="warning"))
     if "open_loop_latency" in charts:
         blocks.append(FIGURES["open_loop_latency"])
+    parts = openloop.parts_rows(loop)
+    if parts:
+        blocks.append(Para("Where the corrected time went: each successful answer's "
+                           "corrected latency is its service time plus the delay its "
+                           "task was shifted by, the generator's lateness and the wait "
+                           "for a slot.", term="Parts."))
+        blocks.append(Table(openloop.PARTS_COLUMNS, parts, "lrrrrrrr",
+                            "All repeats pooled; each part recorded per successful "
+                            "request, so the means add up to the corrected mean (the p99s "
+                            "do not add up)."))
+        if "open_loop_parts" in charts:
+            blocks.append(FIGURES["open_loop_parts"])
+    arrivals = openloop.arrival_rows(loop)
+    if arrivals:
+        blocks.append(Table(openloop.ARRIVAL_COLUMNS, arrivals, "lrrrrrrrrrr",
+                            "Per arrival (one persona task, from its due time to its last "
+                            "answer), all repeats pooled. Successful: every answer "
+                            "succeeded and was complete. All arrivals adds the failed ones "
+                            "and those unanswered at the end of the drain, whose wait so "
+                            "far is only a lower bound: a percentile that reaches into "
+                            "them reads \"≥\"."))
+    steps = openloop.step_rows(loop)
+    if steps:
+        blocks.append(Table(openloop.STEP_COLUMNS, steps, "lrrrrrrrr",
+                            "Each step of the schedule apart (an arrival belongs to the "
+                            "step its due time falls in), all repeats pooled; corrected "
+                            "percentiles of successful answers."))
     return blocks
 
 
@@ -965,19 +1194,32 @@ def _how_to_read(summary: dict) -> list[Para]:
              f"“{NOT_DISTINGUISHABLE}” with its value and interval beside it: "
              f"the repeats could not tell the architectures apart, which does not show "
              f"them equal either.", term="Not distinguishable in this run."),
-        Para("All requests of the measured run (warm-up excluded, failed requests "
-             "included) divided by the time from its first to its last request (Locust's "
-             "own window, a little under the configured duration_s), then the mean over "
-             "the repeats: every req/s in the report and the console summary means this. "
-             "The error rate is failures / requests.", term="Throughput."),
+        Para("The requests answered in the repeat's steady window (failed requests "
+             "included) divided by its length, then the mean over the repeats: every "
+             "req/s in the report and the console summary means this. The error rate is "
+             "failures / requests of the whole measured run. (Runs recorded before "
+             "series.csv: all requests of the measured run over the time from its first "
+             "to its last request.)", term="Throughput."),
+        Para(f"Found, not assumed, on each repeat's per-second request count "
+             f"(series.csv, on the same clock as the CPU samples): the transient at the "
+             f"start is cut by MSER (the truncation that minimises the variance of the "
+             f"mean of what remains, searched in the first half); what remains must last "
+             f"at least {steady.MIN_STEADY_S:g} s and must not trend (a least-squares "
+             f"slope that would change the rate by more than "
+             f"{100 * steady.TREND_LIMIT:.0f}% across the run, at least "
+             f"{steady.TREND_T:g} standard errors from zero). Requests, throughput, "
+             f"goodput and CPU are counted over exactly this window, and drift is judged "
+             f"inside it. A repeat without a steady state is flagged UNSTEADY and stays in "
+             f"the means. Latency percentiles are of the whole measured run.",
+             term="Steady window."),
         Para("Like throughput, but counting only successful, complete answers: failures "
              "and degraded answers are left out. A degraded answer is a success the "
              "contract allows that lacks part of what was asked: the microservices answer "
              "a product with its stock unknown when inventory does not answer in time "
              "(docs/product-detail.md). The monolith reads stock in the same transaction, "
              "so it has none.", term="Goodput and degraded answers."),
-        Para(f"From locust_stats_history.csv (Locust's cumulative request count, once a "
-             f"second): {drift.rule_text(rule)}. Each part must be at least "
+        Para(f"From the request count once a second inside the steady window: "
+             f"{drift.rule_text(rule)}. Each part must be at least "
              f"{rule['min_window_s']:g} s long, else the repeat is not judged; a load "
              f"shape that changes the users is not judged either. A part's req/s is "
              f"the growth of the request count across it. The fastest part is the "
@@ -986,10 +1228,11 @@ def _how_to_read(summary: dict) -> list[Para]:
              f"means, flagged beside it in the repeats table, in summary.json "
              f"(drifting_repeats) and in the console summary.", term="Drift."),
         Para("The system's CPU time per request served: the CPU its processes used over "
-             "the measured window (sampled once a second per process, PostgreSQL "
-             "included, the generator and the lab's supervisor left out) divided by the "
-             "requests answered in it. It says what a request cost, not where its time "
-             "went: time spent waiting (on the database, on locks, on another hop) "
+             "the steady window (each process's CPU time read about once a second and "
+             "taken at the window's two ends, PostgreSQL included, the generator and the "
+             "lab's supervisor left out) divided by the requests answered in it. It "
+             "says what a request cost, not where its time went: time spent waiting "
+             "(on the database, on locks, on another hop) "
              "costs no CPU. HTTP hops per request are the access-log lines all processes "
              "wrote over those the entry point wrote; their durations are not recorded.",
              term="CPU per request and HTTP hops."),

@@ -10,7 +10,7 @@ instead of describing one. The fastest part is the reference, not the median, be
 drop half-way puts half of the parts low and would drag a median down with them.
 """
 
-from bisect import bisect_right
+from archlab.windows import value_at
 
 WINDOWS = 4
 # Set from measured jitter: on a 2-core box, 11 of the 12 repeats of two back-to-back demo
@@ -29,20 +29,10 @@ def rule() -> dict:
 def rule_text(params: dict | None = None) -> str:
     """The rule (`rule()`, or the parameters a summary recorded) in one sentence."""
     p = params or rule()
-    return (f"a repeat is flagged as drifting when, with its measured window (from the "
-            f"second every user ran) split into {p['windows']} equal parts, its slowest "
-            f"part's req/s is below {100 * p['min_share']:.0f}% of its fastest part's")
-
-
-def _count_at(times: list[float], counts: list[float], t: float) -> float:
-    """The cumulative request count at time t, linear between two history rows."""
-    i = bisect_right(times, t)
-    if i == 0:
-        return counts[0]
-    if i == len(times):
-        return counts[-1]
-    t0, t1, c0, c1 = times[i - 1], times[i], counts[i - 1], counts[i]
-    return c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+    return (f"a repeat is flagged as drifting when, with its steady window (runs "
+            f"recorded before series.csv: from the second every user ran) split into "
+            f"{p['windows']} equal parts, its slowest part's req/s is below "
+            f"{100 * p['min_share']:.0f}% of its fastest part's")
 
 
 def window_rates(rows: list[tuple[float, float]], windows: int = WINDOWS) -> list[float]:
@@ -51,7 +41,7 @@ def window_rates(rows: list[tuple[float, float]], windows: int = WINDOWS) -> lis
     times, counts = [t for t, _ in rows], [c for _, c in rows]
     start, end = times[0], times[-1]
     edges = [start + (end - start) * k / windows for k in range(windows + 1)]
-    at = [_count_at(times, counts, e) for e in edges]
+    at = [value_at(times, counts, e) for e in edges]
     width = (end - start) / windows
     return [(b - a) / width for a, b in zip(at, at[1:], strict=False)]
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from archlab import formats
 from archlab.errors import LabError
+from loadtests import latency
 
 HISTORY_COLUMNS = ("Timestamp", "Name", "Total Request Count", "50%", "95%", "99%")
 FAILURE_COLUMNS = ("Method", "Name", "Error", "Occurrences")
 METRICS_COLUMNS = ("elapsed_s", "component", "pid", "cpu_percent", "rss_bytes", "pss_bytes")
 CONNECTION_COLUMNS = ("elapsed_s", "database", "open", "in_use")
+SERIES_COLUMNS = ("t_epoch", "requests", "failures")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Repeat:
     connections: tuple[dict, ...] = ()
     # An open loop's openloop.json (loadtests.openloop); None for a closed loop.
     openloop: dict | None = None
+    # Requests answered so far, on the wall clock (series.csv: (t_epoch, requests,
+    # failures) rows); empty for runs from before the file.
+    series: tuple[tuple[float, float, float], ...] = ()
+    # The generator's event loop lag (looplag.json); None for runs from before it.
+    looplag: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -156,11 +163,32 @@ def _metrics(path: Path) -> list[dict]:
     rows = []
     for line, r in enumerate(read_csv(path, METRICS_COLUMNS), start=2):
         rows.append({"t": number(path, line, r["elapsed_s"]),
+                     # The wall clock and the cumulative CPU seconds (None in files
+                     # written before the sampler recorded them).
+                     "epoch": number(path, line, r.get("t_epoch"), optional=True),
+                     "cpu_s": number(path, line, r.get("cpu_seconds"), optional=True),
                      "component": r["component"], "pid": r["pid"],
                      "cpu": number(path, line, r["cpu_percent"], optional=True),
                      "rss": number(path, line, r["rss_bytes"], optional=True),
                      "pss": number(path, line, r["pss_bytes"], optional=True)})
     return rows
+
+
+def _series(path: Path) -> tuple[tuple[float, float, float], ...]:
+    if not path.exists():
+        return ()
+    return tuple((number(path, line, r["t_epoch"]), number(path, line, r["requests"]),
+                  number(path, line, r["failures"]))
+                 for line, r in enumerate(read_csv(path, SERIES_COLUMNS), start=2))
+
+
+def _looplag(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    data = read_json(path)
+    if not isinstance(data.get("lag"), dict):
+        raise _broken(path, "no 'lag' record")
+    return data
 
 
 def _connections(path: Path) -> tuple[dict, ...]:
@@ -200,6 +228,9 @@ def _openloop(path: Path) -> dict | None:
     if not path.exists():
         return None
     data = read_json(path)
+    # Format 1 (no "format": corrected/uncorrected mixed every answer) and 2 share the
+    # keys checked here; a newer one is refused before they are read.
+    formats.check(data, path, latency.FORMAT)
     for key in ("intended", "completed", "corrected", "uncorrected", "scheduler_lag"):
         if key not in data:
             raise _broken(path, f"no {key!r}")
@@ -226,7 +257,9 @@ def read_repeat(arch: str, repeat: int, path: Path) -> Repeat:
                   checkouts=_json_lines(path / "checkouts.jsonl"),
                   format=version, degraded=_degraded(path / "degraded.jsonl"),
                   connections=_connections(path / "connections.csv"),
-                  openloop=_openloop(path / "openloop.json"))
+                  openloop=_openloop(path / "openloop.json"),
+                  series=_series(path / "series.csv"),
+                  looplag=_looplag(path / "looplag.json"))
 
 
 def _plan(manifest: dict, run_dir: Path) -> list[tuple[str, int]]:

@@ -203,3 +203,21 @@ def percentile(hist: Mapping[int, int], p: float) -> float | None:
         if total - seen <= allowed_below:
             return float(ms)
     return float(min(hist))
+
+
+# A percentile p is supported by N samples when N >= SUPPORT_FACTOR / (1 - p): at least
+# ten samples lie beyond it (p99 needs 1,000, p99.9 10,000), so it is not the few
+# largest values, or the maximum, under another name.
+SUPPORT_FACTOR = 10
+
+
+def samples_needed(p: float) -> int:
+    """Samples a percentile `p` (in %, below 100) needs to be supported."""
+    # Rounded first: 10 / (1 - 0.99) is 1000.0000000000009 in floating point.
+    return math.ceil(round(SUPPORT_FACTOR / (1 - p / 100), 6))
+
+
+def percentile_support(count: int | None, p: float) -> dict:
+    """{"count", "needed", "supported"} for a percentile `p` read from `count` samples."""
+    needed = samples_needed(p)
+    return {"count": count, "needed": needed, "supported": bool(count and count >= needed)}

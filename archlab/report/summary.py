@@ -5,12 +5,20 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
     {"format": 2, "run": folder name, "experiment", "architectures": [...],
      "missing": [{"arch", "repeat", "reason"}],
      "arch": {ARCH: {
-         "repeats": [{"repeat", "duration_s", "measured_s" (Locust's window, the
-                      denominator of every req/s), "requests", "throughput_rps", "goodput_rps",
+         "repeats": [{"repeat", "duration_s", "measured_s" (the steady window's seconds,
+                      the denominator of every req/s; Locust's request window in runs
+                      made before series.csv), "requests", "throughput_rps", "goodput_rps",
+                      "steady": {"start_epoch", "end_epoch", "seconds", "dropped_s",
+                                 "flagged", "reason", "trend", "source", "cpu_window",
+                                 "sampled", "cpu_vs_requests"} (steady.py, measured.py:
+                                 requests and CPU are counted over this window),
+                      "sampler": run.json's sampler record (its cost and check) or null,
                       "degraded" (null: not recorded),
                       "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate",
                       "conflicts_409", "exceptions", "checkouts", "exit_code", "stack",
-                      "generator": {"cpu_percent_mean", "cpu_percent_max", "overloaded"},
+                      "generator": {"cpu_percent_mean", "cpu_percent_max", "overloaded",
+                                    "lag": {"p50_ms", "p99_ms", "max_ms", "count",
+                                            "limit_ms", "share", "late"} or null},
                       "sut_cpu_percent", "sut_memory_mib", "rps_per_core", "rps_per_gib",
                       "components": {NAME: {"cpu_percent", "memory_mib"}},
                       "cpu_ms_per_request" (the system's CPU time per request served:
@@ -24,18 +32,25 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
                       "timeline": [[seconds, req/s, p95 ms or null], ...] (per second,
                                    from the Aggregated rows of the history),
                       "host_cpu": run.json's host window or null, "noisy",
+                      "canary_ms" (the speed canary's CPU ms on the system's cores,
+                                   mean of before and after; null: not recorded),
+                      "canary_before_ms", "canary_after_ms", "canary_off" (fraction
+                      off the session's median), "slow_cpu" (more than 5% off),
+                      "requests_per_canary" (throughput x canary seconds),
                       "held": {processes, web_masters, web_workers, background_processes,
                                postgres_processes, threads, web_worker_threads,
                                connections_open_max, connections_in_use_max,
                                hops_per_request, liveness_probe_ms_per_s, cores,
                                memory_mib, memory_mib_per_process} or null}],
          "n": completed repeats, "overloaded_repeats": [...], "noisy_repeats": [...],
+         "unsteady_repeats": [...],
+         "slow_cpu_repeats": [...],
          "drifting_repeats": [...], "sold_out_repeats": [...],
          "degraded": total or null, "held": {same keys: [min, max] over repeats} or null,
          "stats": {METRIC: {"mean", "stdev", "n", "half_width", "ci95": [lo, hi]}}
                   for throughput_rps, goodput_rps, p50_ms, p95_ms, p99_ms, error_rate,
-                  rps_per_core, rps_per_gib, cpu_ms_per_request (stdev/half_width/ci95
-                  null when n < 2),
+                  rps_per_core, rps_per_gib, cpu_ms_per_request, requests_per_canary
+                  (stdev/half_width/ci95 null when n < 2),
          "endpoints": [{"method", "name", "requests", "rps", "p50_ms", "p95_ms",
                         "p99_ms", "failures"}],   (pooled over the repeats)
          "failures": [{"method", "name", "error", "occurrences"}],
@@ -51,8 +66,11 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
                   [min, max]; [0, 0] none), "shape", "load_varies", "warmup_s",
                   "duration_s", "repeats", "measured_s": [min, max] of the
                   repeats' Locust windows, "restocked_to": [levels recorded]},
-     "drift_rule": {"windows", "min_share", "min_window_s"},
+     "drift_rule": {"windows", "min_share", "min_window_s"}, "steady_rule": steady.rule(),
      "budget": manifest budget, "sut_cores": n, "memory_basis": "pss" | "rss",
+     "canary": {"median_ms", "min_ms", "max_ms", "spread_percent", "repeats",
+                "off_limit_percent", "iterations"} over every repeat of this run folder
+               (all architectures; an open phase is a session of its own) or null,
      "calibration": {"rows": [{"arch", "endpoint", "app_rps", "floor_rps", "rps_ratio",
                                "rps_ratio_ci", "app_p50_ms", "floor_p50_ms", "app_p99_ms",
                                "floor_p99_ms"}],
@@ -63,18 +81,26 @@ Structure (all times in ms, rates as fractions, CPU in % of one core, memory in 
      "open_loop": the open loop's summary (this structure, plus "capacity") for a run
                   with both loops, else null}
 
-An open loop's repeats add "open_loop" (openloop.json without its histograms) and
-"corrected_p50_ms"/"corrected_p95_ms"/"corrected_p99_ms" (latency from the intended send
-time; estimated and compared like the others); its architectures add
+An open loop's repeats add "open_loop" (openloop.json without its histograms and
+per-name records; format 1 files get "format": 1 and the defaults they lacked; every
+latency record's percentiles marked in "support": {"p50": {"count", "needed",
+"supported"}, ...}) and "corrected_p50_ms"/"corrected_p95_ms"/"corrected_p99_ms" (the
+successful answers' latency from the intended send time; estimated and compared like
+the others). Every repeat has "percentile_support": {"p50_ms": {"count", "needed",
+"supported"}, ... and, in an open loop, "corrected_p50_ms", ...}: a percentile p is
+supported by N samples when N >= 10 / (1 - p). An open loop's architectures add
 "behind_schedule_repeats", "unfinished_repeats", "corrected_percentiles" and
-"uncorrected_percentiles" ([[percentile, ms], ...] of all repeats merged).
+"uncorrected_percentiles" ([[percentile, ms], ...] of all repeats merged) and
+"open_loop_pooled" (archlab/report/openloop.py `pooled`: every record of all repeats
+merged, counts summed, rates averaged, in total and per step in "by_step").
 """
 
+import statistics
 from collections import defaultdict
 
-from archlab import formats
+from archlab import canary, formats
 from archlab.errors import LabError
-from archlab.report import coverage, drift, stats, workload
+from archlab.report import coverage, drift, measured, openloop, stats, steady, workload
 from archlab.report.raw import Repeat, Run, read_run
 from loadtests import latency
 
@@ -84,7 +110,9 @@ PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)
 METRICS = ("throughput_rps", "goodput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
            "rps_per_core", "rps_per_gib", "cpu_ms_per_request",
            # An open loop's latencies from each request's intended send time.
-           "corrected_p50_ms", "corrected_p95_ms", "corrected_p99_ms")
+           "corrected_p50_ms", "corrected_p95_ms", "corrected_p99_ms",
+           # Throughput in the speed canary's units (requests per canary time).
+           "requests_per_canary")
 # The ratios of the two architectures' repeats: name -> the figure compared.
 RATIOS = {"throughput": "throughput_rps", "goodput": "goodput_rps", "p50": "p50_ms",
           "p95": "p95_ms", "p99": "p99_ms", "cpu_per_request": "cpu_ms_per_request"}
@@ -97,8 +125,13 @@ MIB = 2**20
 # The folder of a run's open loop when a closed loop ran first (archlab.bench).
 OPEN_PHASE = "open"
 def _memory_basis(run: Run) -> str:
+    """PSS where the sampler read it (every sample in older files, every few seconds
+    now: a run of both kinds is read by its rows that have it), else RSS."""
     rows = [m for r in run.repeats for m in r.metrics]
-    return "pss" if rows and all(m["pss"] is not None for m in rows) else "rss"
+    old = [m for m in rows if m.get("epoch") is None]
+    if not rows or (old and not all(m["pss"] is not None for m in old)):
+        return "rss"
+    return "pss" if any(m["pss"] is not None for m in rows) else "rss"
 
 
 def component_use(rep: Repeat, basis: str) -> dict[str, dict]:
@@ -155,13 +188,27 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
     hist = stats.merge_histograms(e["response_times"] for e in rep.locust)
     requests = sum(int(e["num_requests"]) for e in rep.locust)
     errors = sum(int(e["num_failures"]) for e in rep.locust)
-    use = component_use(rep, basis)
+    degraded = rep.degraded
+    steady_window = measured.window(rep)
+    if steady_window and rep.series:
+        # One window, the steady state's, for requests and CPU alike.
+        use = measured.component_use(rep, basis, steady_window)
+        counted = measured.counts(rep, steady_window)
+        window = counted["seconds"]
+        rps = counted["requests"] / window
+        # Degraded answers are not timed: their share of the run's requests.
+        good = (counted["requests"] - counted["failures"]
+                - counted["requests"] * (degraded or 0) / max(requests, 1))
+    else:
+        use = component_use(rep, basis)
+        window = locust_window(rep.locust, duration)
+        rps = requests / window
+        good = requests - errors - (degraded or 0)
     sut = {c: u for c, u in use.items() if c not in LAB_COMPONENTS}
     sut_cpu = sum(u["cpu_percent"] for u in sut.values())
     sut_mib = sum(u["memory_mib"] for u in sut.values())
-    window = locust_window(rep.locust, duration)
-    rps = requests / window
-    degraded = rep.degraded
+    p50 = stats.percentile(hist, 50)
+    lag = measured.generator_lag(rep, p50)
     gen = rep.run["generator"]
     host = rep.run.get("host_cpu")
     stock = rep.run.get("stock_min_available")
@@ -170,9 +217,10 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
         "requests": requests,
         "throughput_rps": rps,
         # Successful, complete answers only: failures and degraded answers left out.
-        "goodput_rps": (requests - errors - (degraded or 0)) / window,
+        "goodput_rps": good / window,
         "degraded": degraded,
-        "p50_ms": stats.percentile(hist, 50), "p95_ms": stats.percentile(hist, 95),
+        "steady": steady_window,
+        "p50_ms": p50, "p95_ms": stats.percentile(hist, 95),
         "p99_ms": stats.percentile(hist, 99),
         "errors": errors, "error_rate": errors / requests if requests else 0.0,
         "conflicts_409": sum(f["occurrences"] for f in rep.failures if "409" in f["error"]),
@@ -180,7 +228,11 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
         "exit_code": rep.run.get("exit_code"), "stack": rep.run.get("stack") or {},
         "generator": {"cpu_percent_mean": gen.get("cpu_percent_mean"),
                       "cpu_percent_max": gen.get("cpu_percent_max"),
-                      "overloaded": bool(gen.get("overloaded"))},
+                      # Its CPU share over the limit (the runner's judgement), or its
+                      # event loop late against the latency it measured.
+                      "overloaded": bool(gen.get("overloaded") or (lag and lag["late"])),
+                      "lag": lag},
+        "sampler": rep.run.get("sampler"),
         "sut_cpu_percent": sut_cpu, "sut_memory_mib": sut_mib,
         "rps_per_core": rps / sut_cores,
         "rps_per_gib": rps / (sut_mib / 1024) if sut_mib else None,
@@ -190,40 +242,62 @@ def repeat_figures(rep: Repeat, basis: str, sut_cores: int, load_varies: str | N
         "cpu_ms_by_component": {c: cpu_ms_per_request(u["cpu_percent"], rps)
                                 for c, u in sut.items()},
         "timeline": _timeline(rep),
-        "drift": drift.judge(rep.history, load_varies),
+        "drift": drift.judge(measured.drift_rows(rep, steady_window)
+                             if steady_window and rep.series else rep.history, load_varies),
         "stock_min_available": stock,
         # Absent in runs made before restocking; null when the run did not restock.
         "restocked_to": rep.run.get("restocked_to"),
         "sold_out": stock == 0,
         "host_cpu": host,
         "noisy": bool(host and host.get("flagged")),
+        # The speed canary on the system's cores (archlab/canary.py; None: not recorded),
+        # and the throughput in its time: requests served while one canary runs.
+        **canary_figures(rep.run.get("canary"), rps),
         # On containers: the engine's figures per service (run.json), else absent.
         "containers": rep.run.get("containers"),
         "held": held_figures(rep, sut_mib, sut_cores),
         "open_loop": open_loop_figures(rep.openloop),
+        # The successful answers' latencies from the intended send (format 1: all answers).
         **{f"corrected_{p}_ms": (rep.openloop["corrected"][f"{p}_ms"] if rep.openloop
                                  else None) for p in ("p50", "p95", "p99")},
+        # Each percentile's sample count and whether it supports it (stats.samples_needed).
+        "percentile_support": {
+            **{f"p{p}_ms": stats.percentile_support(requests, p) for p in (50, 95, 99)},
+            **({f"corrected_p{p}_ms": stats.percentile_support(
+                rep.openloop["corrected"].get("count"), p) for p in (50, 95, 99)}
+               if rep.openloop else {})},
     }
 
 
-def open_loop_figures(loop: dict | None) -> dict | None:
-    """An open loop's schedule, what became of its arrivals and both latency records
-    (without the encoded histograms); None for a closed loop."""
-    if loop is None:
+def canary_figures(record: dict | None, rps: float) -> dict:
+    """A repeat's canary ms on the system's cores (mean of the runs before and after,
+    and each), and its throughput per canary unit: rps x canary seconds."""
+    ms = canary.sut_ms(record)
+    return {"canary_ms": ms, "canary_before_ms": canary.sut_ms(record, ("before",)),
+            "canary_after_ms": canary.sut_ms(record, ("after",)),
+            "requests_per_canary": rps * ms / 1000 if ms else None}
+
+
+def canary_session(repeats: list[Repeat]) -> dict | None:
+    """The canary over every repeat of a run folder, all architectures (a session):
+    median, range and spread in % of the median; None when no repeat recorded one."""
+    found = (canary.sut_ms(r.run.get("canary")) for r in repeats)
+    values = sorted(ms for ms in found if ms is not None)
+    if not values:
         return None
+    median = statistics.median(values)
+    return {"median_ms": median, "min_ms": values[0], "max_ms": values[-1],
+            "spread_percent": 100 * (values[-1] - values[0]) / median,
+            "repeats": len(values), "off_limit_percent": 100 * canary.OFF_LIMIT,
+            "iterations": sorted({r.run["canary"].get("iterations") for r in repeats
+                                  if r.run.get("canary")})}
 
-    def plain(record: dict) -> dict:
-        return {k: v for k, v in record.items() if k != "hdr"}
 
-    return {"steps": loop.get("steps"), "max_in_flight": loop.get("max_in_flight"),
-            "complete": loop.get("complete", True),
-            "intended": loop["intended"], "sent": loop.get("sent"),
-            "completed": loop["completed"], "unfinished": loop.get("unfinished", 0),
-            "behind_schedule": bool(loop.get("behind_schedule")),
-            "lag_limit_ms": loop.get("lag_limit_ms"),
-            "scheduler_lag": plain(loop["scheduler_lag"]),
-            "send_delay": plain(loop.get("send_delay") or {}),
-            "corrected": plain(loop["corrected"]), "uncorrected": plain(loop["uncorrected"])}
+def open_loop_figures(loop: dict | None) -> dict | None:
+    """An open loop's schedule, what became of its arrivals and every latency record
+    (without the encoded histograms, each percentile marked with its support); None for
+    a closed loop."""
+    return openloop.figures(loop) if loop is not None else None
 
 
 def pooled_percentiles(repeats: list[Repeat], key: str) -> list[list[float]] | None:
@@ -316,9 +390,14 @@ def _mean_use(figures: list[dict], lab: bool) -> dict[str, dict]:
 
 
 def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int,
-                 load_varies: str | None = None) -> dict:
-    """One architecture: its repeats, the estimates across them and pooled tables."""
+                 load_varies: str | None = None, canary_median: float | None = None) -> dict:
+    """One architecture: its repeats, the estimates across them and pooled tables;
+    `canary_median` is the session's, against which a repeat's cores ran slow."""
     figures = [repeat_figures(r, basis, sut_cores, load_varies) for r in repeats]
+    for f in figures:
+        off = canary.off_median(f["canary_ms"], canary_median)
+        f["canary_off"] = off
+        f["slow_cpu"] = off is not None and abs(off) > canary.OFF_LIMIT
     estimates = {}
     for metric in METRICS:
         values = [f[metric] for f in figures if f[metric] is not None]
@@ -328,7 +407,10 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int,
         "repeats": figures, "n": len(figures),
         "overloaded_repeats": [f["repeat"] for f in figures if f["generator"]["overloaded"]],
         "noisy_repeats": [f["repeat"] for f in figures if f["noisy"]],
+        "slow_cpu_repeats": [f["repeat"] for f in figures if f["slow_cpu"]],
         "drifting_repeats": [f["repeat"] for f in figures if f["drift"]["flagged"]],
+        "unsteady_repeats": [f["repeat"] for f in figures
+                             if f["steady"] and f["steady"]["flagged"]],
         "sold_out_repeats": [f["repeat"] for f in figures if f["sold_out"]],
         "behind_schedule_repeats": [f["repeat"] for f in figures
                                     if f["open_loop"] and f["open_loop"]["behind_schedule"]],
@@ -336,6 +418,7 @@ def arch_summary(repeats: list[Repeat], basis: str, sut_cores: int,
                                if f["open_loop"] and f["open_loop"]["unfinished"]],
         "corrected_percentiles": pooled_percentiles(repeats, "corrected"),
         "uncorrected_percentiles": pooled_percentiles(repeats, "uncorrected"),
+        "open_loop_pooled": openloop.pooled([r.openloop for r in repeats]),
         "degraded": (sum(f["degraded"] for f in figures)
                      if all(f["degraded"] is not None for f in figures) else None),
         "held": _held(figures),
@@ -469,7 +552,9 @@ def build_summary(run: Run) -> dict:
     basis = _memory_basis(run)
     load = workload.describe(manifest.get("config") or {}, run.repeats[0].run)
     varies = load["shape"] if load["load_varies"] else None
-    archs = {a: arch_summary(run.of(a), basis, sut_cores, varies)
+    session = canary_session(run.repeats)
+    median = session["median_ms"] if session else None
+    archs = {a: arch_summary(run.of(a), basis, sut_cores, varies, median)
              for a in run.architectures if run.of(a)}
     figures = [f for a in archs.values() for f in a["repeats"]]
     # What the generator saw counts too: a checkout or a 409 means something bought.
@@ -486,8 +571,9 @@ def build_summary(run: Run) -> dict:
         "missing": [{"arch": m.arch, "repeat": m.repeat, "reason": m.reason}
                     for m in run.missing],
         "arch": archs, "ratios": _ratios(archs),
-        "workload": load, "drift_rule": drift.rule(),
+        "workload": load, "drift_rule": drift.rule(), "steady_rule": steady.rule(),
         "budget": budget, "sut_cores": sut_cores, "memory_basis": basis,
+        "canary": session,
         # Where the stacks ran: "local" processes or "compose" containers.
         "platform": manifest.get("platform", "local"),
         "calibration": _calibration(run),
@@ -497,6 +583,8 @@ def build_summary(run: Run) -> dict:
         "postgres_servers": sorted({_server(s.get("server_version"))
                                     for s in manifest.get("postgres_servers") or []}),
         "open_loop": _open_phase(run),
+        # The open loop's noise floor (archlab/bench/floor.py); None before it was measured.
+        "floor": manifest.get("floor"),
     }
 
 

@@ -5,10 +5,15 @@ clear of a developer's stack (8000) and of the other test stacks. No timing is a
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
+from archlab import budget as budgets
 from archlab import formats
+from archlab.bench import probe
 from archlab.commands import bench as bench_command
 from archlab.errors import StackAlreadyRunning
 from archlab.platforms.local import LocalPlatform
@@ -20,7 +25,7 @@ PORT_BASE = ports.BENCH
 ARCHITECTURES = ("monolith", "microservices")
 RAW_FILES = ("run.json", "locust.json", "locust_stats.csv", "locust_stats_history.csv",
              "locust_failures.csv", "locust_exceptions.csv", "metrics.csv", "checkouts.jsonl",
-             "degraded.jsonl", "connections.csv")
+             "degraded.jsonl", "connections.csv", "series.csv", "looplag.json")
 WEB_COMPONENTS = {"monolith": {"monolith"},
                   "microservices": {"gateway", "accounts", "catalog", "inventory"}}
 
@@ -78,8 +83,8 @@ def test_metrics_cover_the_generator_the_database_and_the_web_processes(run_dir,
                                                                        architecture):
     with open(run_dir / architecture / "1" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["elapsed_s", "component", "pid", "cpu_percent", "rss_bytes",
-                             "pss_bytes"]
+    assert list(rows[0]) == ["elapsed_s", "t_epoch", "component", "pid", "cpu_percent",
+                             "cpu_seconds", "rss_bytes", "pss_bytes"]
     seen = {row["component"] for row in rows}
     assert {"generator", "postgres"} | WEB_COMPONENTS[architecture] <= seen
     assert all(float(row["elapsed_s"]) >= 0 and int(row["rss_bytes"]) > 0 for row in rows)
@@ -215,3 +220,61 @@ def test_equal_total_sizing_runs_both_stacks_to_the_same_totals(tmp_path, run_di
     report = (folder / "report.html").read_text()
     assert "equal-total" in report and "max_connections" in report
     assert "shares: probe" in report and "probe run" in report
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_requests_and_cpu_are_taken_over_one_steady_window_the_sampler_covers(run_dir):
+    """The sampler's rows bracket the steady window on both sides, CPU and requests are
+    counted over exactly that window, the sampler agrees with /proc at its two ends, and
+    the lab's own loop ran on the generator's core, not on the system's."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for architecture in ARCHITECTURES:
+        run = json.loads((run_dir / architecture / "1" / "run.json").read_text())
+        assert run["lab_cpus"] == manifest["budget"]["generator_cpus"]
+        sampler = run["sampler"]
+        assert not sampler["check"]["flagged"], sampler["check"]
+        assert sampler["samples"] > sampler["pss_samples"] >= 1
+        figures = summary["arch"][architecture]["repeats"][0]
+        window = figures["steady"]
+        assert window["source"] == "series"
+        assert window["cpu_window"] == {"start_offset_s": 0.0, "end_offset_s": 0.0}
+        assert window["sampled"]["start_offset_s"] < 0 < window["sampled"]["end_offset_s"]
+        assert figures["generator"]["lag"]["count"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_probe_measures_the_web_processes_cpu_beside_a_hog_on_the_systems_core(tmp_path):
+    """A loaded host: a busy loop pinned to the system under test's core for the whole
+    run. The probe's 2-second run must still measure every web process's CPU (it once
+    measured none when the lab's loop, sharing that core, noticed Locust's start late)."""
+    budget = budgets.plan()
+    if not budget.pinned:
+        pytest.skip("needs two cores to pin a hog to the system's")
+    experiment_file = tmp_path / "equal-total.yaml"
+    experiment_file.write_text(EQUAL_TOTAL.replace("[monolith, microservices]",
+                                                   "[microservices]"))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, budget.sut_cpus))
+    try:
+        folder = bench_command.run(experiment_file, port_base=PORT_BASE,
+                                   results_dir=tmp_path / "results", echo=print)
+    finally:
+        hog.kill()
+        hog.wait()
+    probed = json.loads((folder / "probe" / "shares.json").read_text())
+    seconds = probed["architectures"]["microservices"]["cpu_seconds"]
+    assert set(seconds) == set(probe.web_processes("microservices"))
+    # Every service a browser's request passes through did work.
+    assert all(seconds[name] > 0 for name in ("gateway", "catalog", "inventory")), seconds
+    # The sampler's readings bracket Locust's requests: its first before the first
+    # request, its last after the last, so no part of the run is missed.
+    repeat = folder / "probe" / "microservices" / "1"
+    with open(repeat / "metrics.csv", newline="") as f:
+        sampled = [float(row["t_epoch"]) for row in csv.DictReader(f)]
+    entries = json.loads((repeat / "locust.json").read_text())
+    assert min(sampled) <= min(e["start_time"] for e in entries if e["start_time"])
+    assert max(sampled) >= max(e["last_request_timestamp"] for e in entries
+                               if e["last_request_timestamp"])

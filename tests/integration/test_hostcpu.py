@@ -86,3 +86,72 @@ def test_a_foreign_busy_loop_is_flagged_and_a_known_one_is_not(busy_loop):
     # of this core each time, i.e. the always-runnable loop got less than the rest.
     assert all(s["loop"] < 100 - limit for s in seen), \
         f"the loop was known yet its window flagged: {seen}"
+
+
+# A foreign program that takes about a fifth of the system's core: busy for 19 ms of its
+# own CPU time, then asleep for the rest of each 100 ms.
+DUTY_CYCLE = """
+import time
+while True:
+    began, spent = time.monotonic(), time.process_time()
+    while time.process_time() - spent < 0.019:
+        pass
+    time.sleep(max(0.0, 0.1 - (time.monotonic() - began)))
+"""
+
+
+@pytest.fixture
+def fifth_of_a_core():
+    """The duty-cycled hog pinned to the system's core (the first we may use, as the
+    budget gives the system the first cores), in a session of its own; (system core,
+    generator core, process)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs a system core and a generator core")
+    sut, generator = cpus[0], cpus[-1]
+    proc = subprocess.Popen([sys.executable, "-c", DUTY_CYCLE],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {sut}),
+                            start_new_session=True)
+    time.sleep(0.3)
+    yield sut, generator, proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.timeout(90)
+def test_a_fifth_of_the_systems_core_is_flagged_on_the_systems_cores(fifth_of_a_core):
+    sut, generator, hog = fifth_of_a_core
+    p = psutil.Process(hog.pid)
+    me = os.getpid()
+    seen = []
+    for _ in range(ATTEMPTS):
+        unknown = hostcpu.Window(cpus=[sut, generator], extra_pids=[me], sut_cpus=[sut])
+        known = hostcpu.Window(cpus=[sut, generator], extra_pids=[me, hog.pid],
+                               sut_cpus=[sut])
+        start, before = time.monotonic(), _cpu_seconds(p)
+        unknown.open()
+        known.open()
+        time.sleep(WINDOW_SECONDS + 1)
+        with_hog = known.close()
+        without_hog = unknown.close()
+        share = 100 * (_cpu_seconds(p) - before) / (time.monotonic() - start)
+        seen.append({"hog": round(share, 1),
+                     "system's cores unexplained without / with the hog known":
+                     (without_hog.sut_unexplained_percent, with_hog.sut_unexplained_percent),
+                     "lab's cores": (without_hog.unexplained_percent,
+                                     with_hog.unexplained_percent)})
+        # Known, exactly the hog's own time moves from unexplained to known on the
+        # system's core (both windows saw the same seconds; one core: % of it = % of one).
+        assert with_hog.sut_known_percent - without_hog.sut_known_percent == \
+            pytest.approx(share, abs=5), seen
+        # What the hog adds to the whole-lab figure is under that figure's limit: on a
+        # quiet host that limit alone would let it pass.
+        assert without_hog.unexplained_percent - with_hog.unexplained_percent < \
+            hostcpu.NOISE_LIMIT_PERCENT, seen
+        # Unknown, it is unexplained on the system's core (whatever else ran there only
+        # adds), and over the system's limit: flagged, and by the system's figure.
+        assert without_hog.sut_unexplained_percent >= share - 5, seen
+        if share - 5 > hostcpu.SUT_NOISE_LIMIT_PERCENT:
+            assert without_hog.sut_flagged and without_hog.flagged, seen
+            return
+    pytest.fail(f"the hog never got its fifth of the core: {seen}")

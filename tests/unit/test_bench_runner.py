@@ -1,6 +1,7 @@
 """The runner's plain parts: order, Locust's command line and environment, the progress
 line's source, the load shapes."""
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -140,3 +141,66 @@ def test_the_bench_never_stops_a_stack_it_did_not_start(tmp_path):
     assert platform.downs == 0
     aborted = json.loads((tmp_path / "monolith" / "1" / "aborted.json").read_text())
     assert aborted["status"] == "failed" and "already runs" in aborted["error"]
+
+
+class IdlePlatform:
+    """A platform whose stack comes up at once and does nothing: the runner's order of
+    steps is all there is to see."""
+
+    ports = SimpleNamespace(base=8000)
+    logs_dir = Path("/nonexistent")
+
+    def __init__(self, state_dir: Path, steps: list[str]):
+        self.state_dir, self.steps = state_dir, steps
+        (state_dir / "state.json").write_text(json.dumps({"sizing": {}, "settings": {}}))
+
+    def up(self, arch, settings=None, sizing=None):
+        self.steps.append("up")
+        return SimpleNamespace(base_url="http://127.0.0.1:8000", run_id="8000-x",
+                               startup_seconds=1.0, database_server_version=None,
+                               state_dir=self.state_dir, admin_token="t")
+
+    def reseed(self):
+        self.steps.append("reseed")
+
+    def restock(self, level):
+        self.steps.append("restock")
+
+    def status(self):
+        return SimpleNamespace(processes=[])
+
+    def down(self):
+        self.steps.append("down")
+        return SimpleNamespace(was_running=True, leftovers=[])
+
+
+def test_the_speed_canary_runs_on_every_lab_core_before_the_warm_up_and_after_the_run(
+        tmp_path, monkeypatch):
+    steps = []
+    budget = budgets.Budget(cpus_total=2, generator_cpus=(1,), sut_cpus=(0,),
+                            web_workers=1, web_threads=8)
+    readings = iter([{"cpu_ms": {"0": 200.0, "1": 210.0}, "wall_ms": {"0": 201.0, "1": 211.0},
+                      "pinned": True},
+                     {"cpu_ms": {"0": 204.0, "1": 214.0}, "wall_ms": {"0": 205.0, "1": 215.0},
+                      "pinned": True}])
+
+    def measure(cpus):
+        steps.append(("canary", tuple(cpus)))
+        return next(readings)
+
+    monkeypatch.setattr(bench.runner.canary, "measure", measure)
+    monkeypatch.setattr(budgets, "system_share", lambda b: contextlib.nullcontext())
+    runner = bench.Bench(EXPERIMENT, tmp_path / "run", budget, IdlePlatform(tmp_path, steps),
+                         lambda text: None, Console(file=io.StringIO()))
+    monkeypatch.setattr(runner, "_warm_up", lambda *a: steps.append("warm-up")
+                        or SimpleNamespace(process=SimpleNamespace(returncode=0)))
+    monkeypatch.setattr(runner, "_measure", lambda *a: steps.append("measure") or {})
+    monkeypatch.setattr(runner, "_stock_min", lambda *a: 5)
+    record = runner.run_one("monolith", 1)
+    assert steps == ["up", "reseed", "restock", ("canary", (0, 1)), "warm-up", "measure",
+                     ("canary", (0, 1)), "down"]
+    assert record["canary"]["before"] == {"0": 200.0, "1": 210.0}
+    assert record["canary"]["after"] == {"0": 204.0, "1": 214.0}
+    assert record["canary"]["sut_cpus"] == [0]
+    written = json.loads((tmp_path / "run" / "monolith" / "1" / "run.json").read_text())
+    assert written["canary"] == record["canary"]

@@ -194,3 +194,98 @@ def test_a_subtree_that_shuts_down_is_counted_through_the_ancestor_that_reaped_i
     after = snap(10.0, [2.5], [proc(1, 0.0, reaped=7.5, ppid=0)])
     seconds, lost = hostcpu.known_seconds(before.processes, after.processes)
     assert seconds == pytest.approx(2.5) and lost == 0
+
+
+# -- the system under test's cores on their own ------------------------------------------
+
+def pinned(pid, own, cpus, reaped=0.0, ppid=1, created=100.0):
+    return ProcessTimes(pid=pid, ppid=ppid, created=created, own=own, reaped=reaped,
+                        cpus=cpus)
+
+
+def test_a_fifth_of_the_systems_only_core_is_flagged_on_that_core_alone():
+    # 10 s. cpu 0 is the system's: the stack (pinned there) used 8 s, a foreign program
+    # 1.9 s. cpu 1 is the generator's: Locust (pinned there) used 5 s of it.
+    before = snap(0.0, [0.0, 0.0], [pinned(10, 0.0, (0,)), pinned(20, 0.0, (1,))])
+    after = snap(10.0, [9.9, 5.0], [pinned(10, 8.0, (0,)), pinned(20, 5.0, (1,))])
+    whole = hostcpu.summarize(before, after, cpus=(0, 1), limit=20.0)
+    # Over the lab's cores, in percent of one core, 19% passes the 20% limit.
+    assert whole.unexplained_percent == pytest.approx(19.0) and not whole.flagged
+    assert whole.sut_unexplained_percent is None and not whole.sut_flagged
+    r = hostcpu.summarize(before, after, cpus=(0, 1), limit=20.0, sut_cpus=[0],
+                          sut_limit=10.0)
+    assert r.sut_cpus == (0,)
+    assert r.sut_busy_percent == pytest.approx(99.0)
+    assert r.sut_known_percent == pytest.approx(80.0)  # the generator is not counted here
+    assert r.sut_unexplained_percent == pytest.approx(19.0)
+    assert not r.lab_flagged and r.sut_flagged and r.flagged
+
+
+def test_the_systems_figure_is_a_share_of_its_cores_capacity():
+    # Two system cores (0, 1) and the generator's (2); a foreign program used 1.9 s of
+    # core 0 in 10 s: 19% of one core, 9.5% of the system's two.
+    before = snap(0.0, [0.0, 0.0, 0.0], [pinned(10, 0.0, (0, 1))])
+    after = snap(10.0, [5.9, 4.0, 0.0], [pinned(10, 8.0, (0, 1))])
+    r = hostcpu.summarize(before, after, cpus=(0, 1, 2), limit=20.0, sut_cpus=(0, 1),
+                          sut_limit=10.0)
+    assert r.sut_unexplained_percent == pytest.approx(9.5) and not r.sut_flagged
+
+
+def test_a_process_allowed_on_both_sides_counts_on_the_systems_cores():
+    # The lab process may run on either core: its 3 s count on the system's side too,
+    # where it may have run (erring toward no flag), as does one whose affinity is unknown.
+    before = snap(0.0, [0.0, 0.0], [pinned(10, 0.0, (0, 1)), proc(11, 0.0)])
+    after = snap(10.0, [2.9, 3.0], [pinned(10, 3.0, (0, 1)), proc(11, 1.0)])
+    r = hostcpu.summarize(before, after, cpus=(0, 1), sut_cpus=[0], sut_limit=10.0)
+    assert r.sut_known_percent == pytest.approx(40.0)
+    assert r.sut_unexplained_percent == pytest.approx(-11.0) and not r.sut_flagged
+
+
+def test_reaped_time_counts_where_the_reaper_may_run():
+    # The generator's side (cpu 1) runs the lab, which reaps wrk: neither is the system's.
+    # The system's supervisor (cpu 0) reaps a worker that exits: that counts there.
+    before = snap(0.0, [0.0, 0.0], [pinned(1000, 0.0, (1,)), pinned(1001, 0.5, (1,), ppid=1000),
+                                    pinned(10, 0.0, (0,)), pinned(11, 1.0, (0,), ppid=10)])
+    after = snap(10.0, [3.0, 4.5], [pinned(1000, 0.0, (1,), reaped=4.5),
+                                    pinned(10, 0.0, (0,), reaped=4.0)])
+    r = hostcpu.summarize(before, after, cpus=(0, 1), sut_cpus=[0], sut_limit=10.0)
+    assert r.sut_known_percent == pytest.approx(30.0)
+    assert r.sut_unexplained_percent == pytest.approx(0.0)
+    assert r.known_percent == pytest.approx(70.0) and r.unexplained_percent == 5.0
+
+
+def test_to_dict_says_which_figure_flagged():
+    before = snap(0.0, [0.0, 0.0])
+    after = snap(10.0, [1.5, 0.0])
+    d = hostcpu.summarize(before, after, cpus=(0, 1), limit=20.0, sut_cpus=[0],
+                          sut_limit=10.0).to_dict()
+    d = json.loads(json.dumps(d))
+    assert d["sut_cpus"] == [0] and d["sut_unexplained_percent"] == 15.0
+    assert d["sut_limit_percent"] == 10.0
+    assert d["flagged"] and d["sut_flagged"] and not d["lab_flagged"]
+    plain = hostcpu.summarize(before, after, cpus=(0, 1), limit=20.0).to_dict()
+    assert plain["sut_cpus"] is None and not plain["flagged"] and not plain["sut_flagged"]
+
+
+def test_a_window_judges_the_systems_cores_it_is_given(monkeypatch):
+    readings = iter([({0: 0.0, 1: 0.0}, {0: 0.0, 1: 0.0}, {0: 0.0, 1: 0.0}),
+                     ({0: 1.5, 1: 0.0}, {0: 8.5, 1: 10.0}, {0: 0.0, 1: 0.0})])
+    clock = iter([0.0, 10.0])
+    monkeypatch.setattr(hostcpu, "read_host", lambda: next(readings))
+    monkeypatch.setattr(hostcpu, "read_processes", lambda roots, extra: {})
+    monkeypatch.setattr(hostcpu.time, "monotonic", lambda: next(clock))
+    window = hostcpu.Window(cpus=(0, 1), sut_cpus=[0], limit=20.0, sut_limit=10.0).open()
+    r = window.close()
+    assert r.sut_unexplained_percent == 15.0 and r.sut_flagged
+    with pytest.raises(ValueError):
+        hostcpu.Window(cpus=[1], sut_cpus=[0])
+
+
+def test_the_real_host_reads_each_processs_affinity():
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this OS")
+    found = hostcpu.read_processes([], [os.getpid()])
+    (me,) = found.values()
+    assert set(me.cpus) == os.sched_getaffinity(0)

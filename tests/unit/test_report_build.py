@@ -68,8 +68,11 @@ def test_summary_structure(summary):
         assert a["n"] == 2 and [r["repeat"] for r in a["repeats"]] == [1, 2]
         assert set(a["stats"]) == {"throughput_rps", "goodput_rps", "p50_ms", "p95_ms",
                                    "p99_ms", "error_rate", "rps_per_core", "rps_per_gib",
-                                   "cpu_ms_per_request"}
-        for est in a["stats"].values():
+                                   "cpu_ms_per_request", "requests_per_canary"}
+        # Recorded before the speed canary: its figures are None, nothing is flagged.
+        assert a["stats"]["requests_per_canary"] is None and a["slow_cpu_repeats"] == []
+        assert all(r["canary_ms"] is None and r["slow_cpu"] is False for r in a["repeats"])
+        for est in filter(None, a["stats"].values()):
             assert set(est) == {"mean", "stdev", "n", "half_width", "ci95"}
         assert {"method", "name", "requests", "rps", "p50_ms", "p95_ms", "p99_ms",
                 "failures"} == set(a["endpoints"][0])
@@ -85,6 +88,7 @@ def test_summary_structure(summary):
     assert summary["workload"]["personas"] == {"BrowserUser": 3, "BuyerUser": 1}
     assert summary["workload"]["measured_s"] == [10.0, 10.0]
     assert summary["memory_basis"] == "pss" and summary["sut_cores"] == 1
+    assert summary["canary"] is None
 
 
 def test_throughput_and_its_interval(summary):

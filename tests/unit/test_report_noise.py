@@ -26,3 +26,22 @@ def test_without_engine_processes_only_the_stack_is_named():
     for host in ({}, {"engine_pids": []}):
         text = first_text(summary_with(host))
         assert "(the stack, Locust, the lab itself)" in text
+
+
+def test_the_systems_own_cores_are_explained_and_the_verdict_names_them():
+    summary = summary_with({"sut_cpus": [0], "sut_unexplained_percent": 19.0,
+                            "sut_limit_percent": 10.0, "flagged": True,
+                            "lab_flagged": False, "sut_flagged": True})
+    blocks = content._host_noise(summary)
+    assert "The system's cores are also judged on their own" in blocks[0].text
+    assert "Above 10.0% the repeat is flagged too" in blocks[0].text
+    (table,) = [b for b in blocks if hasattr(b, "rows")]
+    assert table.rows == [["monolith", "1", "80.0", "70.0", "10.0", "19.0",
+                           "NOISY (system's cores)", "-"]]
+
+
+def test_an_older_window_without_the_systems_figure_reads_as_before():
+    blocks = content._host_noise(summary_with({}))
+    assert "also judged on their own" not in blocks[0].text
+    (table,) = [b for b in blocks if hasattr(b, "rows")]
+    assert table.rows[0][5:7] == ["-", "ok"]

@@ -21,15 +21,21 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "run"
 
 def record(corrected_ms: list[float], uncorrected_ms: list[float], *, behind=False,
            unfinished=0) -> dict:
-    """An openloop.json with these latencies."""
-    rec = latency.Recorder()
+    """An openloop.json with these latencies: one request per arrival, the difference
+    between the two clocks spent as slot wait (or, behind schedule, as the generator's
+    lateness), plus `unfinished` arrivals censored at the drain's end."""
+    rec = latency.Recorder([(10.0, 10.0)])
     for c, u in zip(corrected_ms, uncorrected_ms, strict=True):
-        rec.request("/", u, c - u)
-    rec.intended = rec.sent = len(corrected_ms) + unfinished
-    rec.completed = len(corrected_ms)
-    for _ in corrected_ms:
-        latency.record_ms(rec.lag, 30.0 if behind else 0.5)
-    return rec.to_dict([[10.0, 10.0]], 8, 0.0, complete=True)
+        shift = (c - u) / 1000
+        arrival = rec.due(0.0, 0)
+        rec.started(arrival, shift if behind else min(shift, 0.00005))
+        rec.slotted(arrival, shift)
+        rec.request(arrival, "/", u)
+        rec.finished(arrival, c / 1000)
+    for _ in range(unfinished):
+        rec.due(0.0, 0)
+    rec.censor(20.0)
+    return rec.to_dict(8, complete=True)
 
 
 def open_folder(tmp_path: Path, latencies: dict[str, list[float]], *, users=None,
@@ -66,14 +72,20 @@ SLOW = [v * 3 for v in FAST]
 
 
 def test_the_recorder_keeps_both_clocks_and_counts():
-    rec = latency.Recorder()
-    rec.request("/a", 10.0, 990.0)   # waited 990 ms for a slot, then 10 ms
-    rec.request("/a", 10.0, 0.0)
-    assert rec.corrected.get_max_value() // 1000 in range(999, 1002)
-    assert rec.uncorrected.get_max_value() // 1000 == 10
-    assert latency.count_at_or_above(rec.corrected, 500) == 1
-    assert latency.count_at_or_above(rec.uncorrected, 500) == 0
-    described = latency.describe(rec.corrected)
+    rec = latency.Recorder([(10.0, 1.0)])
+    waited = rec.due(0.0, 0)
+    rec.started(waited, 0.0)
+    rec.slotted(waited, 0.990)  # waited 990 ms for a slot, then 10 ms
+    rec.request(waited, "/a", 10.0)
+    on_time = rec.due(0.1, 0)
+    rec.started(on_time, 0.1)
+    rec.slotted(on_time, 0.1)
+    rec.request(on_time, "/a", 10.0)
+    assert rec.whole.corrected.get_max_value() // 1000 in range(999, 1002)
+    assert rec.whole.uncorrected.get_max_value() // 1000 == 10
+    assert latency.count_at_or_above(rec.whole.corrected, 500) == 1
+    assert latency.count_at_or_above(rec.whole.uncorrected, 500) == 0
+    described = latency.describe(rec.whole.corrected)
     assert described["count"] == 2 and described["hdr"]
     assert latency.decode(described["hdr"]).get_total_count() == 2
     assert latency.describe(latency.new_histogram())["p95_ms"] is None
@@ -101,11 +113,11 @@ def test_corrected_latencies_get_estimates_and_ratios(tmp_path):
 def test_an_open_only_run_leads_with_latency_at_equal_offered_load(tmp_path):
     s = summary_of(open_folder(tmp_path, {"monolith": FAST, "microservices": SLOW}))
     lead = content.headline(s)[0]
-    assert lead.kind == "lead" and "At the same offered load (10 req/s for 10 s)" in lead.text
+    assert lead.kind == "lead" and "At the same offered load (10 arrivals/s for 10 s)" in lead.text
     assert "the monolith's p95 response time" in lead.text and "0.33x" in lead.text
     doc = content.document(s, set())
     assert "open-loop" in [section.id for section in doc.sections]
-    assert "open loop at 10.0 req/s" in "\n".join(summary_lines(s))
+    assert "open loop at 10.0 arrivals/s" in "\n".join(summary_lines(s))
 
 
 def test_equal_latencies_are_not_a_finding(tmp_path):
