@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import psycopg2
 
-from archlab import windows
+from archlab import hostcpu, windows
 from archlab.db import database_from_state
 from archlab.platforms.statefiles import read_json
 
@@ -154,14 +154,15 @@ def stack_roots(state_dir: Path) -> dict[int, str]:
 
 
 # The sampler's threads run at this nice level (the lowest priority).
-SAMPLER_NICE = 19
+SAMPLER_NICE = 10
 
 
 def yield_to_the_generator() -> None:
     """Lower the calling thread's priority to SAMPLER_NICE: it shares the generator's
     core, and an A/A run (docs/measurement.md) showed a sample's burst of /proc reads
     delaying Locust's event loop. Each reading carries its own time, so a sample taken a
-    little late costs nothing. Linux sets nice per thread; elsewhere this does nothing."""
+    little late costs nothing; not the lowest priority, so that a busy core still leaves
+    it the few percent it needs. Linux sets nice per thread; elsewhere nothing."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SAMPLER_NICE)
     except (AttributeError, OSError):
@@ -204,6 +205,9 @@ class Sampler:
         self._lock = threading.Lock()
         self._pss_at: float | None = None
         self._cost = SamplerCost(0.0, 0.0, 0, 0, 0)
+        # hostcpu snapshots of the stack's processes taken with the first and the last
+        # sample (see the runner's sampler check).
+        self.check_snapshots: list = []
 
     @property
     def generator_now(self) -> float | None:
@@ -271,6 +275,11 @@ class Sampler:
                 next_at += self.interval
                 now = time.time()
                 with_pss = self._pss_at is None or last or now - self._pss_at >= self.pss_every
+                if samples == 0 or last:
+                    # The stack read a second way at the first and the last sample, at
+                    # the same moments, for the runner's check of the sampler's figure.
+                    self.check_snapshots.append(
+                        hostcpu.snapshot(list(stack_roots(self.state_dir))))
                 rows = self.sample(with_pss=with_pss)
                 if with_pss:
                     self._pss_at = now

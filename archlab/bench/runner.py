@@ -39,7 +39,7 @@ from archlab.metrics import GENERATOR, Sampler, cpu_between, stack_roots
 from archlab.platforms.base import Platform, StackInfo
 from archlab.platforms.compose import ComposePlatform
 from archlab.platforms.statefiles import read_json
-from archlab.windows import SAMPLER_CHECK_POINTS
+from archlab.windows import SAMPLER_CHECK_POINTS, SAMPLER_CHECK_SHARE
 
 # Above this mean CPU (percent of one core) the generator, not the system, set the pace.
 GENERATOR_OVERLOAD_PERCENT = 80.0
@@ -182,11 +182,6 @@ class Bench:
         # explain is another program's load.
         window = hostcpu.Window(cpus=self.budget.lab_cpus, roots=roots,
                                 extra_pids=[os.getpid()], sut_cpus=self.budget.sut_cpus)
-        # The stack's processes read a second way (/proc at the two ends), to check the
-        # sampler's figure against. The generator is left out of both: it exits and is
-        # reaped before the window closes, which /proc can no longer see.
-        check = hostcpu.Window(cpus=self.budget.lab_cpus,
-                               roots=lambda: list(stack_roots(info.state_dir)))
         # Containers: their logs through the engine, and the engine's own CPU and memory
         # readings of each container beside the sampler's of their processes.
         logs = (self.platform.access_logs() if containers
@@ -194,7 +189,6 @@ class Bench:
         engine = (self.platform.engine_stats(folder / "containers.csv").start()
                   if containers else None)
         window.open()
-        check.open()
         logs.mark()
         try:
             series = folder / SERIES_FILE
@@ -217,7 +211,12 @@ class Bench:
             engine_figures = engine.stop() if engine is not None else None
             run.stop()
         host = window.close()
-        checked = sampler_check(folder / "metrics.csv", check.close()) if sampling else None
+        # The sampler's figure for the stack against the stack read from /proc at its
+        # first and last sample (the generator is left out of both: it has exited and
+        # been reaped by the last one).
+        checked = (sampler_check(folder / "metrics.csv", hostcpu.summarize(
+            *sampler.check_snapshots, cpus=self.budget.lab_cpus))
+            if sampling and len(sampler.check_snapshots) == 2 else None)
         lines = logs.count()
         run.check_output()
         self._check_schedule(arch, repeat, folder)
@@ -227,16 +226,22 @@ class Bench:
                       f"of its core (over {GENERATOR_OVERLOAD_PERCENT:.0f}%): it, not the "
                       "system under test, may have set the pace; use fewer users or a "
                       "bigger machine")
-        if host.flagged:
+        if host.lab_flagged:
             self.echo(f"WARNING: {arch} {repeat}: {host.unexplained_percent:.0f}% of a core "
                       "was busy with something other than the stack, the generator and the "
-                      f"lab (over {hostcpu.NOISE_LIMIT_PERCENT:.0f}%): another program's "
+                      f"lab (over {host.limit_percent:.0f}%): another program's "
                       "load may have changed this repeat's figures")
+        elif host.sut_flagged:
+            self.echo(f"WARNING: {arch} {repeat}: {host.sut_unexplained_percent:.0f}% of the "
+                      "system's cores was busy with something other than the stack (over "
+                      f"{host.sut_limit_percent:.0f}%): another program's load may have "
+                      "changed this repeat's figures")
         if checked and checked["flagged"]:
             self.echo(f"WARNING: {arch} {repeat}: the sampler measured "
                       f"{checked['sampler_percent']:.0f}% of a core for the stack, /proc at "
                       f"the window's ends {checked['window_percent']:.0f}%"
-                      f" (over {SAMPLER_CHECK_POINTS:g} points apart): its CPU figures may "
+                      f" (over {SAMPLER_CHECK_POINTS:g} points and "
+                      f"{100 * SAMPLER_CHECK_SHARE:.0f}% apart): its CPU figures may "
                       "miss processes")
         return {
             "measured": {"started_at_epoch": started_epoch, "ended_at_epoch": time.time(),
@@ -359,8 +364,8 @@ def sampler_on(repeat: int) -> bool:
 
 def sampler_check(metrics_csv: Path, window: hostcpu.HostCpu) -> dict:
     """The sampler's CPU of the stack over its first to last sample, beside the same
-    processes' CPU read from /proc at the window's two ends; flagged when they are more
-    than SAMPLER_CHECK_POINTS apart."""
+    processes' CPU read from /proc with those two samples; flagged when they are more
+    than SAMPLER_CHECK_POINTS and SAMPLER_CHECK_SHARE of the /proc figure apart."""
     total, first, last = cpu_between(metrics_csv, leave_out=(GENERATOR,))
     span = (last - first) if first is not None else 0.0
     sampled = round(100 * total / span, 2) if span > 0 else None
@@ -368,7 +373,9 @@ def sampler_check(metrics_csv: Path, window: hostcpu.HostCpu) -> dict:
     return {"sampler_percent": sampled, "window_percent": window.known_percent,
             "from_epoch": first, "to_epoch": last, "limit_points": SAMPLER_CHECK_POINTS,
             "difference_points": round(apart, 2) if apart is not None else None,
-            "flagged": apart is None or apart > SAMPLER_CHECK_POINTS}
+            "limit_share": SAMPLER_CHECK_SHARE,
+            "flagged": apart is None or apart > max(
+                SAMPLER_CHECK_POINTS, SAMPLER_CHECK_SHARE * window.known_percent)}
 
 
 def _now() -> str:

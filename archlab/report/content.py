@@ -20,7 +20,7 @@ from archlab.report.words import (
     ratio_ci,
     ratio_text,
 )
-from archlab.windows import SAMPLER_CHECK_POINTS
+from archlab.windows import SAMPLER_CHECK_POINTS, SAMPLER_CHECK_SHARE
 from loadtests.series import PROBE_S as LOOP_PROBE_S
 
 GENERATOR_LIMIT = 80  # % of one core, mean over the measured phase (docs/results-format.md)
@@ -718,9 +718,10 @@ def _generator(summary: dict) -> list:
                         "Loop lag: how late the generator's event loop woke (looplag.json); "
                         "the limit is a tenth of the repeat's median latency. Sampler: the "
                         "lab's sampler threads' own CPU on the generator's core, and its "
-                        "CPU figure for the stack against /proc read at "
-                        "the run's two ends (points apart; flagged over "
-                        f"{SAMPLER_CHECK_POINTS:g}). Locust exits with 1 whenever any "
+                        "CPU figure for the stack against /proc read with "
+                        "its first and last sample (points apart; flagged over "
+                        f"{SAMPLER_CHECK_POINTS:g} points and {100 * SAMPLER_CHECK_SHARE:.0f}% "
+                        "of the /proc figure). Locust exits with 1 whenever any "
                         "request failed; exceptions are errors in the load test's own "
                         "code."))
     lab = sorted({c for arch in archs for c in a[arch]["lab_processes"]})
