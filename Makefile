@@ -7,7 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: demo test test-fast test-slow test-engine lint clean down
+.PHONY: demo test test-fast test-slow test-bench test-chaos test-engine lint clean down
+
+# The slow tiers with a target of their own, so `make test` stays under 20 minutes on 2
+# cores: the bench runs (whole benchmarks on both stacks) and the fault tests.
+BENCH_TIER := tests/integration/test_bench.py tests/integration/test_bench_floor.py \
+              tests/integration/test_openloop.py tests/integration/test_calibrate_noise.py
+CHAOS_TIER := tests/chaos
+TIERS_OUT  := $(foreach t,$(BENCH_TIER) $(CHAOS_TIER),--ignore=$(t))
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "archlab needs Python 3.11 or newer")'
@@ -22,11 +29,20 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/archlab demo
 
+# Everything but the slow tiers below (make test-bench, make test-chaos) and the engine.
 test: $(STAMP)
-	$(PYTEST) -m "not engine"
+	$(PYTEST) -m "not engine" $(TIERS_OUT)
 
-# Everything but the slow tier (schemathesis, the browser, the chaos tests): a quick loop
-# while coding.
+# Whole benchmark runs on both stacks: the bench, its floor, the open loop, calibrate.
+test-bench: $(STAMP)
+	$(PYTEST) -m "not engine" $(BENCH_TIER)
+
+# Faults: processes killed and paused, the database restarted, the checkout's recovery.
+test-chaos: $(STAMP)
+	$(PYTEST) -m "not engine" $(CHAOS_TIER)
+
+# Everything but the slow tier (schemathesis, the browser, the bench and chaos tests): a
+# quick loop while coding.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow and not engine"
 

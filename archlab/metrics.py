@@ -260,7 +260,6 @@ class Sampler:
     def _loop(self) -> None:
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)  # this thread only
-        yield_to_the_generator()
         began = time.monotonic()
         samples = pss_samples = most = 0
         with (open(self.out, "w", newline="") as f,
@@ -285,9 +284,15 @@ class Sampler:
                     self._pss_at = now
                     pss_samples += 1
                 samples += 1
+                if samples == 1:
+                    # The first sample at the default priority, so it lands before the
+                    # load starts even while Locust imports at full speed; then yield.
+                    yield_to_the_generator()
                 most = max(most, len(rows))
                 elapsed = round(time.monotonic() - began, 3)
-                writer.writerows((elapsed, f"{now:.3f}", *row) for row in rows)
+                # Each row carries the moment its process was read (a sample of ~50
+                # processes can take a while on a busy core).
+                writer.writerows((elapsed, f"{row[6]:.3f}", *row[:6]) for row in rows)
                 f.flush()
                 if self._watch:
                     connections.writerows((elapsed, *row) for row in self._watch.take())
@@ -302,9 +307,10 @@ class Sampler:
                                  pss_samples, most)
 
     def sample(self, with_pss: bool = True) -> list[tuple]:
-        """One reading: (component, pid, cpu_percent, cpu_seconds, rss_bytes, pss_bytes)
-        per process; cpu_percent is empty at a process's first reading (it covers the
-        interval since the last one) and pss_bytes unless `with_pss`."""
+        """One reading: (component, pid, cpu_percent, cpu_seconds, rss_bytes, pss_bytes,
+        t_epoch) per process, t_epoch the moment its CPU was read; cpu_percent is empty
+        at a process's first reading (it covers the interval since the last one) and
+        pss_bytes unless `with_pss`."""
         parents, processes = {}, {}
         for process in psutil.process_iter(["ppid"]):
             parents[process.pid] = process.info["ppid"]
@@ -322,6 +328,7 @@ class Sampler:
                 else:
                     known[key] = self._known[key]
                 process = known[key][0]
+                read_at = time.time()
                 cpu = "" if first else round(process.cpu_percent(), 1)
                 times = process.cpu_times()
                 if with_pss:
@@ -333,7 +340,8 @@ class Sampler:
                 continue
             if not rss:  # exited between the listing and the reading (a zombie)
                 continue
-            rows.append((name, pid, cpu, round(times.user + times.system, 3), rss, pss))
+            rows.append((name, pid, cpu, round(times.user + times.system, 3), rss, pss,
+                         read_at))
         self._known = known
         return rows
 

@@ -160,17 +160,18 @@ def test_the_sampler_reads_pss_every_few_seconds_and_rss_every_sample(tmp_path, 
     assert header[:2] == ["elapsed_s", "t_epoch"] and "cpu_seconds" in header
     pss = [r for r in rows if r[header.index("pss_bytes")]]
     assert len(rows) >= 12 and all(r[header.index("rss_bytes")] for r in rows)
-    # PSS at the first and the last sample; in between, exactly when pss_every has
-    # passed since the last PSS reading (one process: one row per sample).
+    # PSS at the first and the last sample; in between, when pss_every has passed since
+    # the last PSS reading (one process: one row per sample; a row's time is when its
+    # process was read, a little after the sample's decision, hence the margin).
     assert rows[0][header.index("pss_bytes")] and rows[-1][header.index("pss_bytes")]
     last_pss = float(rows[0][header.index("t_epoch")])
     for row in rows[1:-1]:
         t = float(row[header.index("t_epoch")])
         if row[header.index("pss_bytes")]:
-            assert t - last_pss >= 0.45 - 0.002
+            assert t - last_pss >= 0.45 - 0.1
             last_pss = t
         else:
-            assert t - last_pss < 0.45 + 0.002
+            assert t - last_pss < 0.45 + 0.1
     cost = sampler.cost.to_dict()
     assert cost["samples"] == len(rows) and cost["pss_samples"] == len(pss)
     assert cost["cpu_seconds"] >= 0 and cost["wall_seconds"] > 0
